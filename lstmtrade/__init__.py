@@ -1,0 +1,48 @@
+"""lstmtrade: do an LSTM's return forecasts make money once you trade them?
+
+The public API is imported lazily so that ``import lstmtrade`` (and ``lstmtrade --help``) stays fast:
+torch, Backtrader and QuantStats load only when something that needs them is used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Config": "lstmtrade.config",
+    "load_prices": "lstmtrade.data",
+    "PriceData": "lstmtrade.data",
+    "WalkForward": "lstmtrade.splits",
+    "walk_forward_predict": "lstmtrade.forecast",
+    "Predictions": "lstmtrade.forecast",
+    "PredictionStrategy": "lstmtrade.strategy",
+    "LongFlat": "lstmtrade.strategy",
+    "LongShort": "lstmtrade.strategy",
+    "Proportional": "lstmtrade.strategy",
+    "VolTarget": "lstmtrade.strategy",
+    "BuyAndHold": "lstmtrade.strategy",
+    "backtest": "lstmtrade.backtest",
+    "BacktestResult": "lstmtrade.backtest",
+    "run": "lstmtrade.pipeline",
+    "rebacktest": "lstmtrade.pipeline",
+    "RunResult": "lstmtrade.pipeline",
+    "LstmtradeError": "lstmtrade.errors",
+    "DataError": "lstmtrade.errors",
+    "ConfigError": "lstmtrade.errors",
+    "StrategyError": "lstmtrade.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lstmtrade' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,129 @@
+"""Backtrader wiring: the broker, costs, a recorder, and buy-and-hold on the same days.
+
+``backtest(prices, predictions, strategy, **params)`` runs one strategy over the out-of-sample days
+(the days that have a prediction). Market orders placed after the close of t fill at the open of t+1;
+commission (bps of traded value, set explicitly: Backtrader's default is zero) and optional slippage
+apply to every fill. Buy-and-hold is the same machinery with a strategy that is always fully long, so
+it enters at the same open and pays the same commission.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from .data import PriceData
+from .errors import DataError, StrategyError
+from .forecast import Predictions
+from .strategy import BuyAndHold, LongFlat, PredictionFeed, PredictionStrategy
+
+
+@dataclass
+class BacktestResult:
+    """Daily results of one strategy on the out-of-sample days."""
+
+    returns: pd.Series  # daily simple returns of equity (close to close), first day 0
+    equity: pd.Series  # portfolio value at each close
+    weights: pd.Series  # fraction of equity in the asset at each close
+    trades: pd.DataFrame  # fills: date, action, size, price, value, commission
+    strategy: str
+    params: dict[str, Any] = field(default_factory=dict)
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)  # orders the broker refused
+
+
+class _Recorder(bt.Analyzer):
+    """Equity and weight at every bar's close, whatever the strategy's next() does."""
+
+    def start(self) -> None:
+        self.rows: list[tuple[float, float]] = []
+
+    def prenext(self) -> None:
+        self.next()
+
+    def next(self) -> None:
+        value = self.strategy.broker.getvalue()
+        held = self.strategy.getposition().size * self.data.close[0]
+        self.rows.append((value, held / value if value else 0.0))
+
+
+def strategy_params(cls: type[PredictionStrategy]) -> dict[str, Any]:
+    """A strategy class's params and their defaults, in declaration order."""
+    names = cls.params._getkeys()
+    defaults = cls.params._getdefaults()
+    return dict(zip(names, defaults))
+
+
+def check_params(cls: type[PredictionStrategy], params: dict[str, Any]) -> None:
+    valid = strategy_params(cls)
+    for name in params:
+        if name not in valid:
+            close = difflib.get_close_matches(name, list(valid), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise StrategyError(f"{cls.__name__} has no param '{name}'; {hint}valid params: {', '.join(valid)}")
+
+
+def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,
+             strategy: type[PredictionStrategy] = LongFlat, *, cash: float = 100_000.0,
+             commission: float = 10.0, slippage: float = 0.0, **params: Any) -> BacktestResult:
+    """Run ``strategy`` on the days that have a prediction; costs in basis points."""
+    frame = prices.frame if isinstance(prices, PriceData) else prices
+    pred = _prediction_series(predictions)
+    if not (isinstance(strategy, type) and issubclass(strategy, PredictionStrategy)):
+        raise StrategyError(f"{strategy!r} is not a PredictionStrategy subclass")
+    check_params(strategy, params)
+    missing = pred.index.difference(frame.index)
+    if len(missing):
+        raise DataError(f"{len(missing)} prediction date(s) have no price bar, first {missing[0].date()}: "
+                        "use the price data the predictions were made on")
+    if len(pred) < 2:
+        raise DataError("need at least two days with predictions to backtest")
+    feed_frame = frame.loc[pred.index, ["open", "high", "low", "close", "volume"]].copy()
+    feed_frame["prediction"] = pred.to_numpy(dtype="float64")
+    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
+    cerebro.adddata(PredictionFeed(dataname=feed_frame))
+    cerebro.addstrategy(strategy, **params)
+    cerebro.addanalyzer(_Recorder, _name="recorder")
+    cerebro.broker.setcash(float(cash))
+    cerebro.broker.setcommission(commission=commission / 1e4)
+    if slippage:
+        cerebro.broker.set_slippage_perc(slippage / 1e4, slip_open=True, slip_match=True, slip_out=False)
+    try:
+        (strat,) = cerebro.run()
+    except StrategyError:
+        raise
+    except Exception as exc:  # a user's strategy failing inside Backtrader
+        raise StrategyError(f"{strategy.__name__} failed during the backtest: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    rows = strat.analyzers.recorder.rows
+    index = feed_frame.index[-len(rows):] if rows else feed_frame.index[:0]
+    equity = pd.Series([r[0] for r in rows], index=index, name="equity")
+    equity = equity.reindex(feed_frame.index).fillna(float(cash))  # bars before the strategy's minperiod
+    weights = pd.Series([r[1] for r in rows], index=index, name="weight").reindex(feed_frame.index).fillna(0.0)
+    returns = equity.pct_change().fillna(0.0).rename("returns")
+    dates = feed_frame.index
+    trades = pd.DataFrame(strat.fills, columns=["bar", "action", "size", "price", "value", "commission"])
+    trades.insert(0, "date", dates[trades.pop("bar").to_numpy(dtype=np.int64)] if len(trades) else pd.DatetimeIndex([]))
+    rejected = pd.DataFrame(strat.order_log, columns=["bar", "status", "size"])
+    rejected.insert(0, "date", dates[rejected.pop("bar").to_numpy(dtype=np.int64)] if len(rejected) else pd.DatetimeIndex([]))
+    used = {**strategy_params(strategy), **params}
+    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected)
+
+
+def buy_and_hold(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,
+                 *, cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0) -> BacktestResult:
+    """The benchmark: fully long from the first possible open, same days and costs as the strategy."""
+    return backtest(prices, predictions, BuyAndHold, cash=cash, commission=commission, slippage=slippage)
+
+
+def _prediction_series(predictions: Predictions | pd.Series | pd.DataFrame) -> pd.Series:
+    if isinstance(predictions, Predictions):
+        return predictions.prediction
+    if isinstance(predictions, pd.DataFrame):
+        if "prediction" not in predictions.columns:
+            raise DataError("predictions frame needs a 'prediction' column")
+        return predictions["prediction"]
+    return predictions

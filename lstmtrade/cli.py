@@ -1,0 +1,171 @@
+"""Command line: parse options, call the Python API, print. No pandas or torch logic lives here.
+
+Heavy libraries (torch, Backtrader, QuantStats) are imported inside commands, so ``--help`` is fast.
+Exit codes: 0 ok; 2 bad usage or input (one line on stderr); 1 unexpected error (one line plus the path
+of a log file holding the traceback); 130 interrupted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .config import FIELD_HELP, Config, load_toml, make_config
+from .errors import LstmtradeError
+
+_DEFAULTS = Config()
+_OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str}
+
+
+class _Group(click.Group):
+    """Turns lstmtrade's errors into one line and the right exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LstmtradeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: one line, traceback to a file
+            log = _crash_log()
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc} (full traceback in {log})", err=True)
+            ctx.exit(1)
+
+
+def _crash_log() -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"lstmtrade-error-{stamp}.log"
+    path.write_text(f"lstmtrade {__version__}\n{' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
+    return path
+
+
+_SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding"}
+
+
+def _shown(value: Any, name: str = "") -> str:
+    if name in _SHOWN:
+        return _SHOWN[name]
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def config_options(skip: tuple[str, ...] = ()) -> Callable:
+    """One option per Config field (``batch_size`` -> ``--batch-size``), each with help and default."""
+
+    def decorate(func: Callable) -> Callable:
+        for spec in reversed(dataclasses.fields(Config)):
+            name = spec.name
+            if name == "params" or name in skip:
+                continue
+            flag = name.replace("_", "-")
+            default = getattr(_DEFAULTS, name)
+            help_text = f"{FIELD_HELP[name]} [default: {_shown(default, name)}]"
+            if isinstance(default, bool):
+                func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(func)
+            else:
+                kind = _OPTION_TYPES.get(name, type(default) if not isinstance(default, tuple) else str)
+                metavar = {int: "N", float: "X", str: "TEXT"}.get(kind, "TEXT")
+                func = click.option(f"--{flag}", name, type=kind, default=None, metavar=metavar,
+                                    help=help_text)(func)
+        return func
+
+    return decorate
+
+
+def common_options(func: Callable) -> Callable:
+    decorators = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="TOML file whose keys are these options' names; the command line wins."),
+        click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE",
+                     help="Strategy param, typed like its default; repeatable."),
+        click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
+                     help="Folder under which each run writes a new subfolder."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only the path of the tearsheet."),
+        click.option("--verbose", "-v", is_flag=True, help="Also print per-fold details and stage timings."),
+    ]
+    for deco in reversed(decorators):
+        func = deco(func)
+    return functools.wraps(func)(func)
+
+
+def build_config(config_file: str | None, param_pairs: tuple[str, ...], options: dict[str, Any]) -> Config:
+    """defaults < config file < command line; ``--param`` typed against the chosen strategy."""
+    settings = load_toml(config_file) if config_file else {}
+    settings.update({k: v for k, v in options.items() if v is not None})
+    if param_pairs:
+        from .loader import load_strategy, parse_params
+
+        cls = load_strategy(settings.get("strategy", _DEFAULTS.strategy))
+        settings["params"] = {**dict(settings.get("params", {})), **parse_params(cls, param_pairs)}
+    return make_config(**settings)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="lstmtrade")
+def cli() -> None:
+    """lstmtrade: do an LSTM's return forecasts make money once you trade them?
+
+    Walk-forward LSTM forecasts, traded by a Backtrader strategy, compared with buy-and-hold after
+    costs in a QuantStats tearsheet. Start with `lstmtrade backtest` (runs on a bundled sample).
+    """
+
+
+@cli.command()
+@config_options()
+@common_options
+@click.option("--predictions", type=click.Path(),
+              help="Skip training: backtest the saved predictions of an earlier run "
+                   "(its folder or predictions.csv) with the strategy and costs given here.")
+def backtest(config_file, param_pairs, out, quiet, verbose, predictions, **options) -> None:
+    """Walk-forward LSTM forecast, backtest against buy-and-hold, and write a run folder.
+
+    With no options it runs on the bundled MSFT sample (2000-2013) with the defaults shown below and
+    writes reports/<time>-MSFT-lstm/ holding tearsheet.html, metrics.json, predictions.csv,
+    returns.csv, trades.csv and config.toml.
+
+    Timing: features for day t use data up to its close; the order fills at the open of t+1; the
+    model predicts the open(t+1) -> open(t+2) return that position earns.
+    """
+    from .console import Console
+
+    config = build_config(config_file, param_pairs, options)
+    console = Console(quiet=quiet, verbose=verbose)
+    if predictions:
+        from .pipeline import rebacktest
+
+        # Settings the user typed win; everything else comes from the earlier run's config.toml.
+        given = {k: v for k, v in options.items() if v is not None}
+        base = None
+        if config_file:
+            base = config
+        result = rebacktest(predictions, base, out=out, progress=console, **given,
+                            **({"params": config.params} if param_pairs else {}))
+    else:
+        from .pipeline import run
+
+        result = run(config, out=out, progress=console)
+    console.summary(result)
+
+
+def main() -> None:
+    cli(prog_name="lstmtrade")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,135 @@
+"""Terminal output for the CLI: settings at start, a progress bar over folds and epochs, a summary."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x:+.1%}"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+
+
+class Console:
+    """A progress callback (``console(event)``) that also prints the final summary."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False, stream=None) -> None:
+        self.quiet, self.verbose = quiet, verbose
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.folds = 0
+        self.done = 0
+        self.started = time.perf_counter()
+        self._line = ""
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            self._clear()
+            click.echo(text, file=self.stream)
+
+    def _clear(self) -> None:
+        if self._line and self.tty:
+            click.echo("\r" + " " * len(self._line) + "\r", file=self.stream, nl=False)
+            self._line = ""
+
+    def _bar(self, text: str) -> None:
+        if self.quiet or not self.tty:
+            return
+        self._clear()
+        self._line = text
+        click.echo(text, file=self.stream, nl=False)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "data":
+            self._settings(event)
+        elif kind == "start":
+            self.folds, self.done = event["folds"], 0
+            self.started = time.perf_counter()
+            self.say(f"walk-forward: {event['folds']} folds, {event['n_test']} out-of-sample days from "
+                     f"{event['first_test'].date()}, model {event['model']}")
+        elif kind == "epoch":
+            self._bar(self._progress(f"fold {event['fold'] + 1}/{self.folds} epoch {event['epoch']}/"
+                                     f"{event['epochs']} loss {event['loss']:.4f}"))
+        elif kind == "fold":
+            self.done += 1
+            if self.verbose or not self.tty:
+                extra = f", epochs {event['epochs_run']}" if "epochs_run" in event else ""
+                self.say(f"  fold {event['fold'] + 1}/{event['folds']}: train {event['fit_start']}..{event['fit_end']}"
+                         f", test {event['test_start']}..{event['test_end']}{extra} ({event['seconds']:.1f} s)")
+            else:
+                self._bar(self._progress(f"fold {self.done}/{self.folds} done"))
+        elif kind == "stage":
+            self._clear()
+            self._bar(f"{event['name']}...")
+
+    def _progress(self, tail: str) -> str:
+        width = 24
+        filled = int(width * self.done / max(self.folds, 1))
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / self.done * (self.folds - self.done) if self.done else float("nan")
+        eta_text = f" eta {eta:.0f}s" if eta == eta else ""
+        return f"[{'#' * filled}{'.' * (width - filled)}] {tail}{eta_text}"
+
+    def _settings(self, event: dict) -> None:
+        prices, config = event["prices"], event["config"]
+        index = prices.frame.index
+        if config.data is None:
+            self.say(f"data: bundled sample {prices.name} (no --data given; try --data sample:AAPL or a CSV)")
+        else:
+            self.say(f"data: {prices.source}")
+        self.say(f"      {len(prices)} bars {index[0].date()}..{index[-1].date()}")
+        for warning in prices.warnings:
+            self.say(f"warning: {warning}")
+        if "predictions_from" in event:
+            self.say(f"predictions: reused from {event['predictions_from']} (no training)")
+        else:
+            window = f"rolling {config.train_window}" if config.train_window else "expanding"
+            stop = (f"early stopping (patience {config.patience}, val {config.val_fraction:.0%})"
+                    if config.early_stopping_active else "no early stopping")
+            self.say(f"model: {config.model}, features {','.join(config.features)}, lookback {config.lookback}, "
+                     f"hidden {config.hidden}x{config.layers}, dropout {config.dropout}, {config.loss} loss")
+            self.say(f"train: up to {config.epochs} epochs, {stop}, batch {config.batch_size}, lr {config.lr}, "
+                     f"seed {config.seed}, device {config.device}")
+            self.say(f"walk-forward: {window} window, min-train {config.min_train}, "
+                     f"retrain every {config.retrain_every} bars")
+        params = ", ".join(f"{k}={v}" for k, v in event["params"].items())
+        self.say(f"strategy: {event['strategy']}{f' ({params})' if params else ''}; commission "
+                 f"{config.commission:g} bps, slippage {config.slippage:g} bps, cash {config.cash:,.0f}")
+
+    def summary(self, result: Any) -> None:
+        self._clear()
+        path = result.tearsheet
+        if self.quiet:
+            click.echo(str(path))
+            return
+        m = result.metrics
+        s, b, f = m["strategy"], m["benchmark"], m["forecast"]
+        bt = m["backtest"]
+        rows = [("Total return", _pct(s["total_return"]), _pct(b["total_return"])),
+                ("CAGR", _pct(s["cagr"]), _pct(b["cagr"])),
+                ("Sharpe", _num(s["sharpe"]), _num(b["sharpe"])),
+                ("Max drawdown", _pct(s["max_drawdown"]), _pct(b["max_drawdown"]))]
+        out = [f"\nout-of-sample {bt['start']}..{bt['end']} ({bt['days']} days, {bt['folds']} folds), "
+               f"after {result.config.commission:g} bps commission",
+               f"{'':16}{bt['strategy'][:12]:>12}{'Buy & hold':>12}"]
+        out += [f"{name:16}{x:>12}{y:>12}" for name, x, y in rows]
+        ratio = f["mse"] / f["mse_zero"] if f["mse_zero"] else float("nan")
+        out.append(f"forecast: hit rate {_num(f['hit_rate'] * 100 if f['hit_rate'] == f['hit_rate'] else None, 1)}% "
+                   f"on {f['n']} days, IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
+        out.append(f"trades: {s['trades']}, average exposure {s['exposure']:.0%}, "
+                   f"commission paid {s['commission_paid']:,.0f}")
+        if bt.get("rejected_orders"):
+            out.append(f"warning: the broker rejected {bt['rejected_orders']} order(s)")
+        if self.verbose and "timings" in m:
+            out.append("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in m["timings"].items()))
+        if path is not None:
+            out.append(f"tearsheet: {path}")
+            out.append(f"run folder: {result.folder}")
+        click.echo("\n".join(out))

@@ -1,0 +1,249 @@
+"""Loading and validating daily prices: the one place input is checked.
+
+Every :class:`PriceData` guarantees: a tz-naive, strictly increasing, unique ``DatetimeIndex`` named
+``date`` at midnight (daily bars); float columns ``open, high, low, close, volume``; prices finite and
+> 0; ``low <= open, close <= high``; volume finite and >= 0. Later stages trust this and check nothing.
+
+Sources: a Yahoo-style CSV (``Date,Open,High,Low,Close[,Adj Close],Volume``, names case-insensitive,
+plain or gzip) or a bundled sample, ``sample:MSFT`` (also AAPL, IBM, GOOG, FB): Quandl WIKI Prices
+(public domain), split- and dividend-adjusted by ``scripts/make_samples.py``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+SAMPLES = ("AAPL", "IBM", "MSFT", "GOOG", "FB")
+DEFAULT_SAMPLE = "MSFT"
+JUMP_WARNING = 0.5  # a close-to-close move larger than this is flagged as a possible unadjusted split
+
+
+@dataclass(frozen=True)
+class PriceData:
+    """Validated daily OHLCV bars plus where they came from."""
+
+    frame: pd.DataFrame  # index: date; columns: open, high, low, close, volume (float64)
+    source: str  # "sample:MSFT" or the file path as given
+    name: str  # ticker or file stem, used in titles and folder names
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the validated rows, independent of file formatting."""
+        return frame_sha256(self.frame)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def slice(self, start: str | None = None, end: str | None = None) -> "PriceData":
+        """Rows from ``start`` to ``end`` inclusive; refuses dates outside the data or in the wrong order."""
+        first, last = self.frame.index[0], self.frame.index[-1]
+        lo = _parse_bound(start, "--start") if start else first
+        hi = _parse_bound(end, "--end") if end else last
+        if lo > hi:
+            raise DataError(f"--start {lo.date()} is after --end {hi.date()}")
+        if lo > last:
+            raise DataError(f"--start {lo.date()} is after the data's last date {last.date()}")
+        if hi < first:
+            raise DataError(f"--end {hi.date()} is before the data's first date {first.date()}")
+        frame = self.frame.loc[lo:hi]
+        return PriceData(frame, self.source, self.name, self.warnings)
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    digest.update(frame.index.asi8.tobytes())
+    digest.update(np.ascontiguousarray(frame[list(COLUMNS)].to_numpy(dtype="float64")).tobytes())
+    return digest.hexdigest()
+
+
+def load_prices(source: str | Path | pd.DataFrame | None = None, *, start: str | None = None,
+                end: str | None = None, name: str | None = None) -> PriceData:
+    """Load and validate daily bars from a CSV path, ``sample:TICKER``, a DataFrame, or None (bundled MSFT)."""
+    if source is None:
+        source = f"sample:{DEFAULT_SAMPLE}"
+    if isinstance(source, pd.DataFrame):
+        raw, label, stem = source.reset_index() if _has_date_index(source) else source, "DataFrame", name or "data"
+        data = _validate(raw.copy(), label, stem)
+    else:
+        text = str(source)
+        if text.lower().startswith("sample:"):
+            ticker = text.split(":", 1)[1].upper()
+            if ticker not in SAMPLES:
+                raise DataError(f"unknown sample '{ticker}'; bundled samples: {', '.join(SAMPLES)}")
+            handle = resources.files("lstmtrade").joinpath("samples", f"{ticker}.csv.gz")
+            with handle.open("rb") as stream:
+                raw = _read_csv(io.BytesIO(stream.read()), text, compression="gzip")
+            data = _validate(raw, f"sample:{ticker}", name or ticker)
+        else:
+            data = _validate(_read_file(Path(text)), text, name or _stem(Path(text)))
+    return data.slice(start, end) if (start or end) else data
+
+
+def _stem(path: Path) -> str:
+    stem = path.name
+    for suffix in (".gz", ".csv", ".txt"):
+        stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+    return stem or "data"
+
+
+def _has_date_index(frame: pd.DataFrame) -> bool:
+    return isinstance(frame.index, pd.DatetimeIndex)
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"data path is a folder, not a CSV file: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file is empty: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    compression = "gzip" if head == b"\x1f\x8b" else None
+    return _read_csv(path, str(path), compression=compression)
+
+
+def _read_csv(target, label: str, compression: str | None) -> pd.DataFrame:
+    try:
+        raw = pd.read_csv(target, compression=compression, dtype=str, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: no data (the file holds no CSV rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{label}: not a readable CSV file ({first})") from None
+    return raw
+
+
+def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
+    raw.columns = [str(c).strip().lower().replace("_", " ") for c in raw.columns]
+    date_col = next((c for c in ("date", "datetime", "timestamp", "time") if c in raw.columns), None)
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if date_col is None or missing:
+        need = (["Date"] if date_col is None else []) + [c.capitalize() for c in missing]
+        found = ", ".join(map(str, raw.columns[:8])) or "none"
+        raise DataError(f"{label}: missing column(s) {', '.join(need)} (found: {found}); "
+                        "expected Date,Open,High,Low,Close[,Adj Close],Volume")
+    if raw.empty:
+        raise DataError(f"{label}: the file has a header but no rows")
+    line = pd.RangeIndex(len(raw)) + 2  # CSV line numbers: the header is line 1
+    dates = _parse_dates(raw[date_col], label, line)
+    values = {}
+    for col in list(COLUMNS) + (["adj close"] if "adj close" in raw.columns else []):
+        values[col] = _parse_numbers(raw[col], col, label, line).to_numpy()
+    frame = pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"))
+    warnings = []
+    if "adj close" in frame.columns:
+        factor = frame.pop("adj close") / frame["close"]
+        for col in ("open", "high", "low", "close"):
+            frame[col] = frame[col] * factor
+        warnings.append("Adj Close found: Open/High/Low/Close scaled by Adj Close / Close "
+                        "(returns include dividends)")
+    _check_index(frame.index, label, line)
+    _check_values(frame, label, line)
+    close = frame["close"].to_numpy()
+    jumps = np.flatnonzero(np.abs(close[1:] / close[:-1] - 1) > JUMP_WARNING) + 1
+    for i in jumps[:3]:
+        move = close[i] / close[i - 1] - 1
+        warnings.append(f"close moved {move:+.0%} on {frame.index[i].date()}: "
+                        "check it is not an unadjusted split")
+    return PriceData(frame[list(COLUMNS)].astype("float64"), label, name, tuple(warnings))
+
+
+def _parse_dates(column: pd.Series, label: str, line: pd.RangeIndex) -> pd.DatetimeIndex:
+    text = column.astype("string").str.strip()
+    bad = text.isna() | (text == "")
+    if bad.any():
+        raise DataError(f"{label}: line {line[bad.to_numpy().argmax()]}: empty date")
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None or not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.dtype.kind != "M":
+        # Mixed offsets, mixed formats or garbage: find the first line that does not parse on its own.
+        for i, value in enumerate(text):
+            try:
+                stamp = pd.Timestamp(value)
+            except (ValueError, TypeError):
+                raise DataError(f"{label}: line {line[i]}: '{value}' is not a date") from None
+            if stamp.tzinfo is not None:
+                raise DataError(f"{label}: line {line[i]}: timestamp '{value}' carries a time zone; "
+                                "use plain dates (YYYY-MM-DD)")
+        raise DataError(f"{label}: dates mix formats or time zones; use plain dates (YYYY-MM-DD)")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        raise DataError(f"{label}: line {line[0]}: timestamp '{text.iloc[0]}' carries a time zone "
+                        f"({parsed.dt.tz}); use plain dates (YYYY-MM-DD)")
+    index = pd.DatetimeIndex(parsed)
+    intraday = index != index.normalize()
+    if intraday.any():
+        i = int(np.argmax(intraday))
+        raise DataError(f"{label}: line {line[i]}: '{text.iloc[i]}' has a time of day; "
+                        "lstmtrade expects one bar per day")
+    return index.as_unit("ns")
+
+
+def _parse_numbers(column: pd.Series, name: str, label: str, line: pd.RangeIndex) -> pd.Series:
+    numbers = pd.to_numeric(column.str.strip(), errors="coerce")
+    bad = numbers.isna() & column.notna() & (column.str.strip().str.lower().isin(["nan", "", "null", "none"]) == False)  # noqa: E712
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise DataError(f"{label}: line {line[i]}: {name.title()} '{column.iloc[i]}' is not a number")
+    return numbers.astype("float64")
+
+
+def _check_index(index: pd.DatetimeIndex, label: str, line: pd.RangeIndex) -> None:
+    deltas = np.diff(index.asi8)
+    if (deltas == 0).any():
+        i = int(np.argmax(deltas == 0)) + 1
+        raise DataError(f"{label}: line {line[i]}: duplicate date {index[i].date()}")
+    if (deltas < 0).any():
+        i = int(np.argmax(deltas < 0)) + 1
+        raise DataError(f"{label}: line {line[i]}: date {index[i].date()} comes after {index[i - 1].date()}; "
+                        "sort the file by date (oldest first)")
+
+
+def _check_values(frame: pd.DataFrame, label: str, line: pd.RangeIndex) -> None:
+    values = frame.to_numpy()
+    for j, col in enumerate(frame.columns):
+        column = values[:, j]
+        finite = np.isfinite(column)
+        if not finite.all():
+            i = int(np.argmax(~finite))
+            what = "missing (NaN)" if np.isnan(column[i]) else "infinite"
+            raise DataError(f"{label}: line {line[i]}: {col.title()} is {what}")
+        low_bad = column < 0 if col == "volume" else column <= 0
+        if low_bad.any():
+            i = int(np.argmax(low_bad))
+            need = ">= 0" if col == "volume" else "> 0"
+            raise DataError(f"{label}: line {line[i]}: {col.title()} {column[i]:g} must be {need}")
+    o, h, lo, c = (frame[k].to_numpy() for k in ("open", "high", "low", "close"))
+    tol = 1e-9 * h
+    checks = (
+        (h + tol < lo, "High {h:g} is below Low {lo:g}"),
+        ((o > h + tol) | (o < lo - tol), "Open {o:g} is outside [Low {lo:g}, High {h:g}]"),
+        ((c > h + tol) | (c < lo - tol), "Close {c:g} is outside [Low {lo:g}, High {h:g}]"),
+    )
+    for bad, message in checks:
+        if bad.any():
+            i = int(np.argmax(bad))
+            text = message.format(o=o[i], h=h[i], lo=lo[i], c=c[i])
+            raise DataError(f"{label}: line {line[i]}: {text}")
+
+
+def _parse_bound(value: str, option: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise DataError(f"{option} '{value}' is not a date (use YYYY-MM-DD)") from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)
+    return stamp

@@ -1,0 +1,25 @@
+"""The few exceptions lstmtrade raises on purpose.
+
+Every one of them means "the user can fix this": the CLI turns them into one line and exit code 2.
+Anything else is a bug and exits 1 with a log file holding the traceback.
+"""
+
+
+class LstmtradeError(Exception):
+    """Base class: a problem with the user's input, settings or environment."""
+
+
+class DataError(LstmtradeError):
+    """Price data that cannot be loaded or fails validation."""
+
+
+class ConfigError(LstmtradeError):
+    """An invalid setting, option value or config file."""
+
+
+class StrategyError(LstmtradeError):
+    """A strategy that cannot be found, loaded or run."""
+
+
+class ModelFileError(LstmtradeError):
+    """A saved model file that is not ours, is damaged or is from an incompatible version."""

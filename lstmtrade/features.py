@@ -1,0 +1,120 @@
+"""Causal features, the trading target, and the train-only scaler.
+
+Timing rule: features for day t use rows <= t only (the close of t is known). The order placed after
+that close fills at the open of t+1 and is held until the open of t+2, so the target for row t is the
+open(t+1) -> open(t+2) return: the return the position actually earns. It reaches ``LABEL_REACH`` bars
+ahead, which is why the splitter purges that many rows between training labels and test days.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+LABEL_REACH = 2  # the target of row t needs the open of t+2
+
+FeatureFn = Callable[[pd.DataFrame], pd.Series]
+
+
+def _logret(f: pd.DataFrame) -> pd.Series:
+    return np.log(f["close"]).diff()
+
+
+def _vol20(f: pd.DataFrame) -> pd.Series:
+    return _logret(f).rolling(20).std()
+
+
+def _range(f: pd.DataFrame) -> pd.Series:
+    return np.log(f["high"] / f["low"])
+
+
+def _gap(f: pd.DataFrame) -> pd.Series:
+    return np.log(f["open"] / f["close"].shift(1))
+
+
+def _ret5(f: pd.DataFrame) -> pd.Series:
+    return np.log(f["close"]).diff(5)
+
+
+def _volz(f: pd.DataFrame) -> pd.Series:
+    logv = np.log1p(f["volume"])
+    mean, std = logv.rolling(20).mean(), logv.rolling(20).std()
+    z = (logv - mean) / std
+    return z.where(std > 0, 0.0).where(std.notna())  # a constant-volume window scores 0
+
+
+def _rsi14(f: pd.DataFrame) -> pd.Series:
+    """Wilder's RSI over 14 bars, mapped from [0, 100] to [-0.5, 0.5]."""
+    change = f["close"].diff()
+    gain = change.clip(lower=0).ewm(alpha=1 / 14, adjust=False, min_periods=14).mean()
+    loss = (-change.clip(upper=0)).ewm(alpha=1 / 14, adjust=False, min_periods=14).mean()
+    total = gain + loss
+    return (gain / total.where(total > 0)).fillna(0.5).where(gain.notna()) - 0.5
+
+
+# name -> (function, description, rows of warm-up before the first valid value)
+FEATURES: dict[str, tuple[FeatureFn, str, int]] = {
+    "logret": (_logret, "close-to-close log return", 1),
+    "vol20": (_vol20, "20-day realized volatility of logret", 20),
+    "range": (_range, "intraday range, log(high/low)", 0),
+    "gap": (_gap, "overnight gap, log(open / previous close)", 1),
+    "ret5": (_ret5, "5-day log return", 5),
+    "volz": (_volz, "volume z-score against its 20-day mean", 19),
+    "rsi14": (_rsi14, "Wilder RSI(14), rescaled to [-0.5, 0.5]", 14),
+}
+
+
+def check_features(names: tuple[str, ...] | list[str]) -> None:
+    for name in names:
+        if name not in FEATURES:
+            close = difflib.get_close_matches(name, list(FEATURES), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"--features: unknown feature '{name}'{hint}; available: {', '.join(FEATURES)}")
+
+
+def warmup(names: tuple[str, ...] | list[str]) -> int:
+    """Index of the first row where every named feature is defined; independent of the data."""
+    check_features(names)
+    return max(FEATURES[name][2] for name in names)
+
+
+def build_features(frame: pd.DataFrame, names: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Feature matrix (one column per name); rows before :func:`warmup` are NaN."""
+    check_features(names)
+    out = pd.DataFrame({name: FEATURES[name][0](frame) for name in names}, index=frame.index)
+    return out.replace([np.inf, -np.inf], np.nan).astype("float64")
+
+
+def build_target(frame: pd.DataFrame) -> pd.Series:
+    """open(t+1) -> open(t+2) simple return; NaN for the last two rows (not yet known)."""
+    opens = frame["open"]
+    return (opens.shift(-2) / opens.shift(-1) - 1.0).rename("target")
+
+
+class StandardScaler:
+    """Column-wise standardisation, fit on training rows only (``fit`` never sees test rows)."""
+
+    def fit(self, x: np.ndarray) -> "StandardScaler":
+        x = np.asarray(x, dtype="float64")
+        self.mean_ = x.mean(axis=0)
+        scale = x.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.n_rows_ = len(x)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype="float64") - self.mean_) / self.scale_
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype="float64") * self.scale_ + self.mean_
+
+
+def windows(x: np.ndarray, rows: np.ndarray | range, lookback: int) -> np.ndarray:
+    """Input windows ending at each row: shape (len(rows), lookback, n_features)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    view = np.lib.stride_tricks.sliding_window_view(x, lookback, axis=0)  # (n - L + 1, F, L)
+    return np.ascontiguousarray(view[rows - lookback + 1].transpose(0, 2, 1))

@@ -1,0 +1,179 @@
+"""Finding a strategy class from what the user typed, and typing its ``--param name=value`` settings.
+
+``--strategy`` accepts a built-in name (``LongShort``), ``package.module:Class``, or
+``path/to/file.py[:Class]``; a file that defines exactly one :class:`PredictionStrategy` subclass may be
+named without ``:Class``. Errors distinguish "file not found", "your file raised while importing"
+(with your file and line), "class not found" (listing what is there) and "not a PredictionStrategy".
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .errors import StrategyError
+
+
+def load_strategy(spec: str | type) -> type:
+    """The strategy class named by ``spec`` (a class passes through after a check)."""
+    from .strategy import BUILTINS, PredictionStrategy
+
+    if isinstance(spec, type):
+        return _check_class(spec, spec.__name__)
+    spec = str(spec).strip()
+    for name, cls in BUILTINS.items():
+        if spec.lower() == name.lower():
+            return cls
+    path_part, _, class_name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    if _looks_like_file(path_part):
+        module = _import_file(Path(path_part))
+    elif class_name:
+        module = _import_module(path_part)
+    else:
+        close = difflib.get_close_matches(spec, list(BUILTINS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise StrategyError(f"unknown strategy '{spec}': {hint}built-ins are {', '.join(BUILTINS)}; "
+                            "or give path/to/file.py[:Class] or package.module:Class")
+    found = strategies_in(module)
+    if not class_name:
+        if len(found) == 1:
+            return next(iter(found.values()))
+        what = ", ".join(found) if found else "none"
+        raise StrategyError(f"{path_part} defines {len(found)} PredictionStrategy subclasses ({what}); "
+                            f"name one as {path_part}:Class")
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        listed = ", ".join(found) or "no PredictionStrategy subclasses"
+        raise StrategyError(f"class '{class_name}' not found in {path_part}; it has: {listed}")
+    return _check_class(cls, f"{path_part}:{class_name}")
+
+
+def _check_class(cls: Any, label: str) -> type:
+    from .strategy import PredictionStrategy
+
+    if not (isinstance(cls, type) and issubclass(cls, PredictionStrategy)):
+        raise StrategyError(f"{label} is not a PredictionStrategy subclass "
+                            "(subclass lstmtrade.PredictionStrategy and override target_weight)")
+    return cls
+
+
+def _looks_like_file(text: str) -> bool:
+    return text.endswith(".py") or "/" in text or "\\" in text
+
+
+def strategies_in(module: ModuleType) -> dict[str, type]:
+    """PredictionStrategy subclasses defined in ``module`` itself (not imported into it)."""
+    from .strategy import PredictionStrategy
+
+    return {name: obj for name, obj in vars(module).items()
+            if isinstance(obj, type) and issubclass(obj, PredictionStrategy)
+            and obj is not PredictionStrategy and obj.__module__ == module.__name__}
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.exists():
+        raise StrategyError(f"strategy file not found: {path}")
+    if path.is_dir():
+        raise StrategyError(f"strategy path is a folder, not a .py file: {path}")
+    resolved = path.resolve()
+    name = "lstmtrade_user_" + hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise StrategyError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # noqa: BLE001 - anything the user's file raises
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise StrategyError(f"error while importing {path}: {_user_frame(exc, resolved)}") from None
+    return module
+
+
+def _import_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise StrategyError(f"could not import module '{name}' (is it installed or on PYTHONPATH?)") from None
+        raise StrategyError(f"error while importing {name}: {_user_frame(exc, None)}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise StrategyError(f"error while importing {name}: {_user_frame(exc, None)}") from None
+
+
+def _user_frame(exc: BaseException, path: Path | None) -> str:
+    """'file:line: Type: message' pointing at the user's code, not at lstmtrade or importlib."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}: SyntaxError: {exc.msg}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = str(Path(__file__).resolve().parent)
+    user = [f for f in frames if (path is not None and Path(f.filename) == path)
+            or (path is None and not f.filename.startswith(ours) and "importlib" not in f.filename)]
+    if user:
+        return f"{user[-1].filename}:{user[-1].lineno}: {message}"
+    return message
+
+
+_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+def parse_params(cls: type, pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["name=value", ...]`` -> params typed like each param's default; unknown names get a hint."""
+    from .backtest import check_params, strategy_params
+
+    defaults = strategy_params(cls)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise StrategyError(f"--param '{pair}' must look like name=value")
+        check_params(cls, {name: None})
+        out[name] = convert_param(name, text.strip(), defaults[name])
+    return out
+
+
+def convert_param(name: str, text: Any, default: Any) -> Any:
+    """Convert ``text`` to the type of ``default`` (bool, int, float or str)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        if isinstance(default, bool):
+            low = text.lower()
+            if low in _TRUE | _FALSE:
+                return low in _TRUE
+            raise ValueError
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if default is None:
+            for kind in (int, float):
+                try:
+                    return kind(text)
+                except ValueError:
+                    pass
+    except ValueError:
+        kind = type(default).__name__
+        raise StrategyError(f"--param {name}={text}: expected {kind} (default {default!r})") from None
+    return text
+
+
+def describe(cls: type) -> tuple[str, dict[str, Any]]:
+    """First line of the docstring and the params with defaults (for ``lstmtrade strategies``)."""
+    from .backtest import strategy_params
+
+    doc = inspect.getdoc(cls) or ""
+    return (doc.splitlines()[0] if doc else ""), strategy_params(cls)

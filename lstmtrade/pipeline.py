@@ -1,0 +1,216 @@
+"""The one composition both the CLI and notebooks call: data -> forecast -> backtest -> evaluate -> report.
+
+>>> import lstmtrade
+>>> result = lstmtrade.run(epochs=5, strategy="LongShort")       # doctest: +SKIP
+>>> result.metrics["strategy"]["sharpe"], result.tearsheet         # doctest: +SKIP
+
+``rebacktest`` re-runs only the backtest and report on a finished run's saved predictions.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import __version__
+from .backtest import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
+from .config import Config, make_config, to_toml
+from .data import PriceData, load_prices
+from .evaluate import forecast_skill, performance
+from .forecast import Predictions, walk_forward_predict
+from .loader import convert_param, load_strategy
+from .report import atomic_write, new_run_dir, write_csv, write_json, write_tearsheet, write_text
+
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced; ``folder`` is None when nothing was written."""
+
+    config: Config
+    prices: PriceData
+    predictions: Predictions
+    strategy: BacktestResult
+    benchmark: BacktestResult
+    metrics: dict[str, Any]
+    folder: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tearsheet(self) -> Path | None:
+        return self.folder / "tearsheet.html" if self.folder else None
+
+
+def run(config: Config | None = None, *, strategy: str | type | None = None, prices: PriceData | None = None,
+        out: str | Path = "reports", write: bool = True, progress: Progress | None = None,
+        **settings: Any) -> RunResult:
+    """Walk-forward forecast, backtest against buy-and-hold, and (if ``write``) a run folder.
+
+    ``settings`` are :class:`~lstmtrade.config.Config` fields (``lookback=30, epochs=10, ...``) applied on
+    top of ``config``; ``strategy`` is a class or anything ``--strategy`` accepts.
+    """
+    emit = progress or (lambda event: None)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    config = make_config(config, **settings) if settings or config is None else config
+    cls, params = resolve_strategy(config, strategy)
+    t0 = time.perf_counter()
+    prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
+    timings["data"] = time.perf_counter() - t0
+    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
+    folder = new_run_dir(out, f"{prices.name}-{config.model}") if write else None
+    if folder:
+        write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
+                                                                  params=params)))
+    t0 = time.perf_counter()
+    predictions = walk_forward_predict(prices, config, progress)
+    timings["forecast"] = time.perf_counter() - t0
+    result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started)
+    return result
+
+
+def rebacktest(predictions: str | Path | Predictions, config: Config | None = None, *,
+               strategy: str | type | None = None, prices: PriceData | None = None, out: str | Path = "reports",
+               write: bool = True, progress: Progress | None = None, **settings: Any) -> RunResult:
+    """Backtest and report on saved predictions (a run folder or predictions.csv) without retraining.
+
+    The price data defaults to the source named in that run's ``metrics.json``/``config.toml``.
+    """
+    emit = progress or (lambda event: None)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    source_dir = None
+    if not isinstance(predictions, Predictions):
+        path = Path(predictions)
+        source_dir = path if path.is_dir() else path.parent
+        predictions = Predictions.read_csv(path)
+    if config is None and source_dir is not None and (source_dir / "config.toml").exists():
+        from .config import load_toml
+
+        saved = load_toml(source_dir / "config.toml")
+        saved.pop("params", None), saved.pop("strategy", None)
+        config = make_config(**saved)
+    config = make_config(config, **settings) if settings or config is None else config
+    cls, params = resolve_strategy(config, strategy)
+    t0 = time.perf_counter()
+    prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
+    timings["data"] = time.perf_counter() - t0
+    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
+          "predictions_from": str(source_dir) if source_dir else "memory"})
+    timings["forecast"] = 0.0
+    folder = new_run_dir(out, f"{prices.name}-{config.model}-rebacktest") if write else None
+    if folder:
+        write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
+                                                                  params=params)))
+    result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
+                     extra={"predictions_from": str(source_dir) if source_dir else None})
+    return result
+
+
+def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type, dict[str, Any]]:
+    """The strategy class and its typed params (``threshold`` goes to strategies that have one)."""
+    cls = load_strategy(strategy if strategy is not None else config.strategy)
+    defaults = strategy_params(cls)
+    params: dict[str, Any] = {}
+    if "threshold" in defaults and config.threshold != 0.0:
+        params["threshold"] = config.threshold
+    check_params(cls, dict(config.params))
+    for name, value in config.params.items():
+        params[name] = convert_param(name, value, defaults[name])
+    return cls, params
+
+
+def _strategy_label(strategy: str | type | None, config: Config) -> str:
+    if strategy is None:
+        return config.strategy
+    return strategy.__name__ if isinstance(strategy, type) else str(strategy)
+
+
+def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: type, params: dict,
+            folder: Path | None, emit: Progress, timings: dict, started: float,
+            extra: dict | None = None) -> RunResult:
+    emit({"event": "stage", "name": "backtest"})
+    t0 = time.perf_counter()
+    costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
+    strat = backtest(prices, predictions, cls, **costs, **params)
+    bench = buy_and_hold(prices, predictions, **costs)
+    timings["backtest"] = time.perf_counter() - t0
+    metrics = build_metrics(config, prices, predictions, strat, bench, timings, extra)
+    result = RunResult(config, prices, predictions, strat, bench, metrics, folder)
+    if folder is not None:
+        emit({"event": "stage", "name": "report"})
+        t0 = time.perf_counter()
+        write_run_files(result)
+        timings["report"] = time.perf_counter() - t0
+    else:
+        timings["report"] = 0.0
+    timings["total"] = time.perf_counter() - started
+    metrics["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    if folder is not None:
+        write_json(folder / "metrics.json", metrics)  # last: its presence marks a complete run
+    emit({"event": "done", "result": result})
+    return result
+
+
+def build_metrics(config: Config, prices: PriceData, predictions: Predictions, strat: BacktestResult,
+                  bench: BacktestResult, timings: dict, extra: dict | None = None) -> dict[str, Any]:
+    frame = predictions.frame
+    strategy = performance(strat.returns)
+    strategy.update(trades=len(strat.trades), exposure=float(strat.weights.abs().mean()),
+                    commission_paid=float(strat.trades["commission"].sum()) if len(strat.trades) else 0.0)
+    benchmark = performance(bench.returns)
+    index = prices.frame.index
+    return {
+        "strategy": strategy,
+        "benchmark": benchmark,
+        "forecast": forecast_skill(frame["prediction"], frame["target"]),
+        "backtest": {"strategy": strat.strategy, "params": strat.params, "start": str(frame.index[0].date()),
+                     "end": str(frame.index[-1].date()), "days": len(frame),
+                     "folds": int(frame["fold"].nunique()), "rejected_orders": len(strat.rejected)},
+        "config": config.to_dict(),
+        "data": {"source": prices.source, "name": prices.name, "rows": len(prices),
+                 "start": str(index[0].date()), "end": str(index[-1].date()), "sha256": prices.sha256},
+        "folds": predictions.folds,
+        "run": {**(extra or {}), **environment(config)},
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def environment(config: Config) -> dict[str, Any]:
+    """What a rerun needs to reproduce the numbers: versions, seed, threads."""
+    versions = {"lstmtrade": __version__, "python": platform.python_version()}
+    for package in ("torch", "backtrader", "pandas", "numpy", "quantstats"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            versions[package] = None
+    threads = None
+    if "torch" in sys.modules:
+        threads = sys.modules["torch"].get_num_threads()
+    return {"created": datetime.now().isoformat(timespec="seconds"), "seed": config.seed,
+            "torch_threads": threads, "platform": platform.platform(), "versions": versions}
+
+
+def write_run_files(result: RunResult) -> None:
+    folder = result.folder
+    assert folder is not None
+    atomic_write(folder / "predictions.csv", result.predictions.to_csv)
+    returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
+    write_csv(folder / "returns.csv", returns.rename_axis("date"))
+    positions = pd.DataFrame({"weight": result.strategy.weights, "equity": result.strategy.equity,
+                              "benchmark_equity": result.benchmark.equity})
+    write_csv(folder / "positions.csv", positions.rename_axis("date"))
+    write_csv(folder / "trades.csv", result.strategy.trades, index=False)
+    frame = result.predictions.frame
+    title = (f"{result.prices.name}: {result.config.model.upper()} walk-forward, {result.strategy.strategy} "
+             f"vs buy-and-hold, {frame.index[0].date()} to {frame.index[-1].date()}")
+    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title)
+

@@ -1,0 +1,201 @@
+"""Strategies that turn predicted returns into positions, and the feed that carries the predictions.
+
+Write your own by subclassing :class:`PredictionStrategy`. The simple path is one method::
+
+    from lstmtrade import PredictionStrategy
+
+    class HalfIn(PredictionStrategy):
+        '''Half long when the forecast is positive, flat otherwise.'''
+        params = (("size", 0.5),)  # fraction of equity when long
+
+        def target_weight(self, prediction):
+            return self.p.size if prediction > 0 else 0.0
+
+Timing: ``next()`` runs after the close of day t and reads ``self.prediction[0]`` (the forecast made
+from data up to that close). The base class trades at the open of t+1 (Backtrader's cheat-on-open
+hook ``next_open``), sizing the order with that open's price, so a full-size order is not rejected
+when the price gaps up overnight. Orders you place yourself in an overridden ``next()`` also fill at
+the next open.
+"""
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+
+
+class PredictionFeed(bt.feeds.PandasData):
+    """OHLCV bars plus a ``prediction`` line (the forecast made after each bar's close)."""
+
+    lines = ("prediction",)
+    params = (("prediction", -1),)  # -1: take the column named "prediction"
+
+
+class PredictionStrategy(bt.Strategy):
+    """Base class: turns ``target_weight(prediction)`` into orders at the next open.
+
+    Simple path: override ``target_weight(self, prediction) -> float``, the fraction of equity to hold
+    in [-1, 1] (negative = short, 0 = flat). The base class handles ``next()``, the pending-order guard,
+    sizing at the next open net of commission and slippage, a NaN prediction (no trade), and logs
+    rejected or margin orders in ``self.order_log``.
+
+    Advanced path: override ``next()`` and use ``self.prediction[0]`` (today's forecast),
+    ``self.prediction[-1]`` (yesterday's), ``self.data``, indicators built in ``__init__`` (call
+    ``super().__init__()`` first), and ``self.p.<param>``; call ``self.set_target(weight)`` to trade at the
+    next open with the base class's sizing, or place Backtrader orders yourself.
+    """
+
+    params = (
+        ("min_trade", 0.05),  # smallest change in weight worth an order (avoids daily dust trades)
+    )
+    weight_limit = 1.0  # |weight| is clipped to this: the simulated broker does not lend
+
+    def __init__(self) -> None:
+        self.prediction = self.data.prediction
+        self._target: float | None = None
+        self._pending = None
+        self.order_log: list[dict] = []
+        self.fills: list[dict] = []
+
+    # -- the hook most users override
+    def target_weight(self, prediction: float) -> float:
+        """Fraction of equity to hold after the next open, given today's predicted return."""
+        raise NotImplementedError(f"{type(self).__name__} must override target_weight() or next()")
+
+    def set_target(self, weight: float) -> None:
+        """Ask for ``weight`` of equity to be held from the next open (clipped to ``weight_limit``)."""
+        weight = float(weight)
+        if not math.isfinite(weight):
+            self._target = None
+            return
+        self._target = max(-self.weight_limit, min(self.weight_limit, weight))
+
+    def next(self) -> None:
+        prediction = float(self.prediction[0])
+        if math.isnan(prediction):
+            self._target = None  # no forecast today: keep what we hold
+            return
+        self.set_target(self.target_weight(prediction))
+
+    # -- machinery
+    def next_open(self) -> None:
+        """At the open of t+1, before orders are matched: size the order with this open's price."""
+        target, self._target = self._target, None
+        if target is None or self._pending is not None:
+            return
+        price = self.data.open[0]
+        position = self.getposition().size
+        value = self.broker.getcash() + position * price  # equity marked at this open
+        current = position * price / value if value > 0 else 0.0
+        if abs(target - current) < self.p.min_trade and not (target == 0 and position != 0):
+            return
+        costs = 1.0 + self._cost_rate()
+        shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
+        if shares > position:  # a buy must be paid from cash, commission on the whole trade included
+            shares = min(shares, position + math.floor(self.broker.getcash() / (price * costs)))
+        if shares != position:
+            self._pending = self.order_target_size(target=shares)
+
+    def _cost_rate(self) -> float:
+        info = self.broker.getcommissioninfo(self.data)
+        slip = self.broker.p.slip_perc if self.broker.p.slip_perc else 0.0
+        return float(info.p.commission) + float(slip)
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        if order.status == order.Completed:
+            self.fills.append({
+                "bar": len(self) - 1,
+                "action": "buy" if order.isbuy() else "sell",
+                "size": order.executed.size,
+                "price": order.executed.price,
+                "value": abs(order.executed.size) * order.executed.price,
+                "commission": order.executed.comm,
+            })
+        elif order.status in (order.Canceled, order.Margin, order.Rejected, order.Expired):
+            self.order_log.append({"bar": len(self) - 1, "status": order.getstatusname(),
+                                   "size": order.created.size})
+        if order is self._pending or not order.alive():
+            self._pending = None
+
+
+class LongFlat(PredictionStrategy):
+    """Long when the predicted return is above the threshold, flat otherwise (the default rule)."""
+
+    params = (
+        ("threshold", 0.0),  # predicted return that must be beaten to hold a position
+    )
+
+    def target_weight(self, prediction: float) -> float:
+        return 1.0 if prediction > self.p.threshold else 0.0
+
+
+class LongShort(PredictionStrategy):
+    """Long above +band, short below -band, flat inside the no-trade band."""
+
+    params = (
+        ("band", 0.0),  # no-trade band around zero, in return units (0.001 = 10 bps)
+    )
+
+    def target_weight(self, prediction: float) -> float:
+        if prediction > self.p.band:
+            return 1.0
+        if prediction < -self.p.band:
+            return -1.0
+        return 0.0
+
+
+class Proportional(PredictionStrategy):
+    """Weight = prediction / scale, clipped to [-max_weight, max_weight]."""
+
+    params = (
+        ("scale", 0.005),  # predicted return that maps to a full position
+        ("max_weight", 1.0),  # cap on |weight|
+        ("long_only", False),  # clip shorts to flat
+    )
+
+    def target_weight(self, prediction: float) -> float:
+        weight = max(-self.p.max_weight, min(self.p.max_weight, prediction / self.p.scale))
+        return max(weight, 0.0) if self.p.long_only else weight
+
+
+class VolTarget(PredictionStrategy):
+    """Long (or short) in the forecast's direction, sized so expected annual volatility hits a target.
+
+    Weight = sign(prediction) * target_vol / realised_vol, where realised volatility is the annualised
+    standard deviation of the last ``window`` close-to-close returns, capped at ``max_leverage``.
+    """
+
+    params = (
+        ("target_vol", 0.15),  # annualised volatility to aim for
+        ("window", 20),  # bars of returns in the volatility estimate
+        ("max_leverage", 1.0),  # cap on |weight| (at most 1: the simulated broker does not lend)
+        ("long_only", True),  # never short
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        returns = bt.indicators.PctChange(self.data.close, period=1)
+        self.vol = bt.indicators.StandardDeviation(returns, period=self.p.window)
+
+    def target_weight(self, prediction: float) -> float:
+        if len(self.vol) == 0 or not math.isfinite(self.vol[0]) or self.vol[0] <= 0:
+            return 0.0
+        if prediction <= 0 and self.p.long_only:
+            return 0.0
+        size = min(self.p.max_leverage, self.p.target_vol / (self.vol[0] * math.sqrt(252)))
+        return size if prediction > 0 else -size
+
+
+class BuyAndHold(PredictionStrategy):
+    """Fully invested from the first possible open to the end: the benchmark."""
+
+    def target_weight(self, prediction: float) -> float:
+        return 1.0
+
+    def next(self) -> None:
+        self.set_target(1.0)  # holds even on days without a forecast
+
+
+BUILTINS = {cls.__name__: cls for cls in (LongFlat, LongShort, Proportional, VolTarget, BuyAndHold)}

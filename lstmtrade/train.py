@@ -1,0 +1,138 @@
+"""The one training loop: seeded batches, Adam, MSE or Huber, early stopping on a validation tail.
+
+Backpropagation through time runs over each fixed lookback window (the whole window is one sequence).
+Everything random (weight init, batch order) is drawn from generators seeded per fold, so a fold's
+model depends only on its own rows and the seed: never on other folds or on rows after it.
+"""
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, validation or training loss)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    loss: str = "mse"  # mse | huber
+    early_stopping: bool = True
+    patience: int = 3
+
+
+@dataclass
+class TrainHistory:
+    epochs_run: int = 0
+    best_epoch: int = 0
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and random (the per-fold generators below do not depend on this)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def fold_seed(seed: int, fold: int) -> int:
+    """A well-mixed seed for one fold, independent of how many folds there are."""
+    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is available to torch here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def loss_function(name: str) -> nn.Module:
+    return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
+
+
+def fit(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch.Tensor | None,
+        y_val: torch.Tensor | None, settings: TrainSettings, seed: int,
+        on_epoch: EpochCallback | None = None) -> TrainHistory:
+    """Train ``model`` in place; with early stopping, restore the weights of the best validation epoch.
+
+    Shapes: x (N, T, F), y (N,), all on the model's device.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    criterion = loss_function(settings.loss)
+    use_val = settings.early_stopping and x_val is not None and len(x_val) > 0
+    history = TrainHistory()
+    best, best_state, waited = float("inf"), None, 0
+    n = len(x_fit)
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(x_fit.device)
+        total = 0.0
+        for lo in range(0, n, settings.batch_size):
+            idx = order[lo: lo + settings.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(x_fit[idx]), y_fit[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        history.train_loss.append(total / n)
+        history.epochs_run = epoch
+        if use_val:
+            val = evaluate_loss(model, x_val, y_val, criterion)
+            history.val_loss.append(val)
+            if val < best - 1e-12:
+                best, best_state, waited, history.best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch
+            else:
+                waited += 1
+        else:
+            history.best_epoch = epoch
+        if on_epoch is not None:
+            on_epoch(epoch, settings.epochs, history.val_loss[-1] if use_val else history.train_loss[-1])
+        if use_val and waited >= settings.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module) -> float:
+    was_training = model.training
+    model.eval()
+    loss = criterion(predict(model, x), y).item()
+    model.train(was_training)
+    return loss
+
+
+PREDICT_CHUNK = 256  # fixed batch shape: row t's prediction is bit-identical however many rows follow
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Predictions for windows x (N, T, F) -> (N,), computed in zero-padded chunks of a fixed size.
+
+    Padding every chunk to the same shape makes each row's result independent of how many rows are
+    predicted with it, so truncating the data cannot change a prediction even in its last bit.
+    """
+    model.eval()
+    outputs = []
+    for lo in range(0, len(x), PREDICT_CHUNK):
+        chunk = x[lo: lo + PREDICT_CHUNK]
+        pad = PREDICT_CHUNK - len(chunk)
+        if pad:
+            chunk = torch.cat([chunk, chunk.new_zeros((pad,) + tuple(chunk.shape[1:]))])
+        outputs.append(model(chunk)[: PREDICT_CHUNK - pad])
+    return torch.cat(outputs) if outputs else x.new_zeros(0)
