@@ -24,6 +24,7 @@ else:  # pragma: no cover
 MODELS = ("lstm", "linear", "persistence", "zero")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
+ENGINES = ("auto", "loop", "fused")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Config:
     seed: int = 7
     device: str = "cpu"  # cpu | cuda | auto
     threads: int = 0  # torch threads; 0 keeps torch's default
+    engine: str = "auto"  # how LSTM folds are trained: auto | loop | fused
+    jobs: int = 1  # parallel worker processes
     # --- walk-forward
     min_train: int = 756  # bars of features before the first test day (3 years)
     retrain_every: int = 126  # test days per fold (6 months)
@@ -102,6 +105,8 @@ FIELD_HELP: dict[str, str] = {
     "seed": "Random seed (torch, numpy, random); each fold derives its own from it.",
     "device": "cpu, cuda or auto (cuda when available).",
     "threads": "torch CPU threads; 0 keeps torch's default.",
+    "engine": "How LSTM folds are trained: loop (one fold at a time), fused (all folds at once), auto.",
+    "jobs": "Parallel worker processes (one torch thread each).",
     "min_train": "Bars of features before the first out-of-sample day.",
     "retrain_every": "Out-of-sample days per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
@@ -120,7 +125,8 @@ def _fail(name: str, message: str, value: Any) -> None:
 
 
 def _check(c: Config) -> None:
-    for name in ("lookback", "hidden", "layers", "epochs", "batch_size", "patience", "retrain_every", "min_train"):
+    for name in ("lookback", "hidden", "layers", "epochs", "batch_size", "patience", "retrain_every", "min_train",
+                 "jobs"):
         value = getattr(c, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             _fail(name, "must be a whole number >= 1", value)
@@ -142,7 +148,7 @@ def _check(c: Config) -> None:
             _fail(name, "must be a number >= 0 (basis points)", value)
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
-    for name, allowed in (("model", MODELS), ("loss", LOSSES), ("device", DEVICES)):
+    for name, allowed in (("model", MODELS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES)):
         value = getattr(c, name)
         if value not in allowed:
             _fail(name, f"must be one of {', '.join(allowed)}", value)

@@ -158,6 +158,61 @@ class _Ridge:
         return x[np.asarray(fold.test)] @ coef + y_mean, {}
 
 
+@dataclass
+class FittedFold:
+    """One fold's trained LSTM and the transforms fit on that fold's training rows only."""
+
+    net: Any  # LSTMRegressor, in eval mode
+    scaler: StandardScaler  # feature scaler
+    y_mean: float  # target standardisation
+    y_std: float
+    lookback: int
+    history: Any  # TrainHistory
+
+    def predict(self, features: np.ndarray, rows: range | np.ndarray) -> np.ndarray:
+        """Predicted returns for ``rows`` of the raw feature matrix (windows end at each row)."""
+        import torch
+
+        from .train import predict
+
+        x = self.scaler.transform(features)
+        device = next(self.net.parameters()).device
+        windows_t = torch.from_numpy(windows(x, rows, self.lookback).astype(np.float32)).to(device)
+        return predict(self.net, windows_t).double().cpu().numpy() * self.y_std + self.y_mean
+
+
+def fit_lstm_fold(data: FoldData, config: Config, device: Any = None, settings: Any = None,
+                  on_epoch: Callable | None = None) -> FittedFold:
+    """Train the LSTM of one fold on ``data.fold.fit`` (early stopping on ``data.fold.val``).
+
+    Deterministic given the config's seed and the fold index: the same rows give the same model.
+    """
+    import torch
+
+    from .model import LSTMRegressor
+    from .train import fit, fold_seed
+
+    if device is None or settings is None:
+        device, settings = _LSTM.setup(config)
+    fold, lookback = data.fold, data.lookback
+    x, scaler = _scaled(data)
+    y_fit = data.target[np.asarray(fold.fit)]
+    y_mean, y_std = float(y_fit.mean()), float(y_fit.std()) or 1.0
+
+    def tensors(rows: range):
+        xs = torch.from_numpy(windows(x, rows, lookback).astype(np.float32)).to(device)
+        ys = torch.from_numpy(((data.target[np.asarray(rows)] - y_mean) / y_std).astype(np.float32)).to(device)
+        return xs, ys
+
+    x_fit, y_fit_t = tensors(fold.fit)
+    x_val, y_val = tensors(fold.val) if len(fold.val) else (None, None)
+    seed = fold_seed(config.seed, fold.index)
+    torch.manual_seed(seed)
+    net = LSTMRegressor(x.shape[1], config.hidden, config.layers, config.dropout).to(device)
+    history = fit(net, x_fit, y_fit_t, x_val, y_val, settings, seed, on_epoch)
+    return FittedFold(net, scaler, y_mean, y_std, lookback, history)
+
+
 class _LSTM:
     @staticmethod
     def setup(config: Config):
@@ -173,34 +228,15 @@ class _LSTM:
 
     @staticmethod
     def fit_predict(data: FoldData, config: Config, state: Any, progress: Progress | None):
-        import torch
-
-        from .model import LSTMRegressor
-        from .train import fit, fold_seed, predict
-
         device, settings = state
-        fold, lookback = data.fold, data.lookback
-        x, _ = _scaled(data)
-        y_fit = data.target[np.asarray(fold.fit)]
-        y_mean, y_std = float(y_fit.mean()), float(y_fit.std()) or 1.0
-
-        def tensors(rows: range) -> tuple[torch.Tensor, torch.Tensor]:
-            xs = torch.from_numpy(windows(x, rows, lookback).astype(np.float32)).to(device)
-            ys = torch.from_numpy(((data.target[np.asarray(rows)] - y_mean) / y_std).astype(np.float32)).to(device)
-            return xs, ys
-
-        x_fit, y_fit_t = tensors(fold.fit)
-        x_val, y_val = tensors(fold.val) if len(fold.val) else (None, None)
-        seed = fold_seed(config.seed, fold.index)
-        torch.manual_seed(seed)
-        net = LSTMRegressor(x.shape[1], config.hidden, config.layers, config.dropout).to(device)
+        fold = data.fold
         on_epoch = None
         if progress:
             on_epoch = lambda e, n, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
                                                     "epochs": n, "loss": loss})
-        history = fit(net, x_fit, y_fit_t, x_val, y_val, settings, seed, on_epoch)
-        x_test = torch.from_numpy(windows(x, fold.test, lookback).astype(np.float32)).to(device)
-        values = predict(net, x_test).double().cpu().numpy() * y_std + y_mean
+        fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
+        values = fitted.predict(data.features, fold.test)
+        history = fitted.history
         info = {"epochs_run": history.epochs_run, "best_epoch": history.best_epoch}
         if history.val_loss:
             info["best_val_loss"] = round(min(history.val_loss), 6)
