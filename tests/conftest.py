@@ -1,0 +1,24 @@
+"""Shared fixtures: a short slice of the bundled MSFT and a tiny config so tests stay fast."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from lstmtrade.config import Config  # noqa: E402
+from lstmtrade.data import load_prices  # noqa: E402
+
+TINY = dict(min_train=300, retrain_every=100, epochs=2, lookback=10, hidden=8, batch_size=64, baselines=False)
+
+
+@pytest.fixture(scope="session")
+def prices():
+    """MSFT 2000-03-01..2003-12-31 (965 bars)."""
+    return load_prices("sample:MSFT", end="2003-12-31")
+
+
+@pytest.fixture()
+def tiny():
+    return Config(**TINY)
