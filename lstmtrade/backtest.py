@@ -33,13 +33,16 @@ class BacktestResult:
     strategy: str
     params: dict[str, Any] = field(default_factory=dict)
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)  # orders the broker refused
+    decisions: pd.Series = field(default_factory=pd.Series)  # target weight chosen at each close (NaN: none)
+    orders: pd.DataFrame = field(default_factory=pd.DataFrame)  # every order created: date, size
 
 
 class _Recorder(bt.Analyzer):
     """Equity and weight at every bar's close, whatever the strategy's next() does."""
 
     def start(self) -> None:
-        self.rows: list[tuple[float, float]] = []
+        self.rows: list[tuple[float, float, float]] = []
+        self.orders: list[tuple[int, float]] = []
 
     def prenext(self) -> None:
         self.next()
@@ -47,7 +50,12 @@ class _Recorder(bt.Analyzer):
     def next(self) -> None:
         value = self.strategy.broker.getvalue()
         held = self.strategy.getposition().size * self.data.close[0]
-        self.rows.append((value, held / value if value else 0.0))
+        target = getattr(self.strategy, "_target", None)  # the decision taken at this close
+        self.rows.append((value, held / value if value else 0.0, float("nan") if target is None else target))
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status == order.Submitted:
+            self.orders.append((order.plen - 1, order.created.size))  # bar at which it was created
 
 
 def strategy_params(cls: type[PredictionStrategy]) -> dict[str, Any]:
@@ -109,8 +117,12 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     trades.insert(0, "date", dates[trades.pop("bar").to_numpy(dtype=np.int64)] if len(trades) else pd.DatetimeIndex([]))
     rejected = pd.DataFrame(strat.order_log, columns=["bar", "status", "size"])
     rejected.insert(0, "date", dates[rejected.pop("bar").to_numpy(dtype=np.int64)] if len(rejected) else pd.DatetimeIndex([]))
+    decisions = pd.Series([r[2] for r in rows], index=index, name="decision").reindex(feed_frame.index)
+    recorder = strat.analyzers.recorder
+    orders = pd.DataFrame(recorder.orders, columns=["bar", "size"])
+    orders.insert(0, "date", dates[orders.pop("bar").to_numpy(dtype=np.int64)] if len(orders) else pd.DatetimeIndex([]))
     used = {**strategy_params(strategy), **params}
-    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected)
+    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders)
 
 
 def buy_and_hold(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,

@@ -163,6 +163,64 @@ def backtest(config_file, param_pairs, out, quiet, verbose, predictions, **optio
     console.summary(result)
 
 
+@cli.command()
+@config_options()
+@common_options
+def audit(config_file, param_pairs, out, quiet, verbose, **options) -> None:
+    """Prove the absence of look-ahead for your data, config and strategy.
+
+    Reruns the whole pipeline on data cut at several dates (predictions and positions up to each date
+    must not change), with garbage after a date (nothing up to it may change), and with every forecast
+    traded one bar late (how much edge survives). Prints PASS or FAIL per check with the first
+    offending date; exits 1 if any check fails. Takes the same options as `backtest`.
+    """
+    from .audit import audit as run_audit
+    from .data import load_prices
+    from .pipeline import resolve_strategy
+
+    config = build_config(config_file, param_pairs, options)
+    cls, params = resolve_strategy(config, None)
+    prices = load_prices(config.data, start=config.start, end=config.end)
+    say = (lambda text: None) if quiet else (lambda text: click.echo(f"... {text}", err=True))
+    checks = run_audit(prices, config, cls, params, progress=say)
+    for check in checks:
+        click.echo(check.line())
+    failed = [c for c in checks if c.status == "FAIL"]
+    click.echo(f"{len(failed)} check(s) failed" if failed else "no look-ahead found")
+    if failed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--dir", "folder", default="strategies", show_default=True, type=click.Path(file_okay=False),
+              help="Folder whose .py files are searched for PredictionStrategy subclasses.")
+def strategies(folder: str) -> None:
+    """List the built-in strategies and those found in a folder, with their params and defaults.
+
+    Use any of them with `lstmtrade backtest --strategy NAME` (built-ins) or
+    `--strategy path/file.py[:Class]`, and set params with `--param name=value`.
+    """
+    from .loader import describe, strategies_in_folder
+    from .strategy import BUILTINS
+
+    def show(label: str, cls: type) -> None:
+        doc, params = describe(cls)
+        click.echo(f"  {label}: {doc}")
+        if params:
+            click.echo("      " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+
+    click.echo("built-in (--strategy NAME):")
+    for name, cls in BUILTINS.items():
+        show(name, cls)
+    found, problems = strategies_in_folder(Path(folder))
+    click.echo(f"\nin {folder}/ (--strategy {folder}/FILE.py[:Class]):" if found or problems
+               else f"\nno strategy files in {folder}/")
+    for label, cls in found:
+        show(label, cls)
+    for problem in problems:
+        click.echo(f"  could not load {problem}")
+
+
 def main() -> None:
     cli(prog_name="lstmtrade")
 

@@ -177,3 +177,21 @@ def describe(cls: type) -> tuple[str, dict[str, Any]]:
 
     doc = inspect.getdoc(cls) or ""
     return (doc.splitlines()[0] if doc else ""), strategy_params(cls)
+
+
+def strategies_in_folder(folder: Path) -> tuple[list[tuple[str, type]], list[str]]:
+    """(``file.py:Class`` label, class) for each strategy in the folder's .py files, and load problems."""
+    found: list[tuple[str, type]] = []
+    problems: list[str] = []
+    if not folder.is_dir():
+        return found, problems
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            module = _import_file(path)
+        except StrategyError as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        found.extend((f"{path.as_posix()}:{name}", cls) for name, cls in strategies_in(module).items())
+    return found, problems
