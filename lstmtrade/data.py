@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -49,13 +50,16 @@ class PriceData:
         first, last = self.frame.index[0], self.frame.index[-1]
         lo = _parse_bound(start, "--start") if start else first
         hi = _parse_bound(end, "--end") if end else last
-        if lo > hi:
-            raise DataError(f"--start {lo.date()} is after --end {hi.date()}")
+        span = f"{self.source} covers {first.date()}..{last.date()}"
+        if start and end and lo > hi:
+            raise DataError(f"--start {lo.date()} is after --end {hi.date()}; swap them")
         if lo > last:
-            raise DataError(f"--start {lo.date()} is after the data's last date {last.date()}")
+            raise DataError(f"--start {lo.date()} is after the data's last date ({span})")
         if hi < first:
-            raise DataError(f"--end {hi.date()} is before the data's first date {first.date()}")
+            raise DataError(f"--end {hi.date()} is before the data's first date ({span})")
         frame = self.frame.loc[lo:hi]
+        if frame.empty:
+            raise DataError(f"no bars from {lo.date()} to {hi.date()} ({span}); widen --start/--end")
         return PriceData(frame, self.source, self.name, self.warnings)
 
 
@@ -72,8 +76,8 @@ def load_prices(source: str | Path | pd.DataFrame | None = None, *, start: str |
     if source is None:
         source = f"sample:{DEFAULT_SAMPLE}"
     if isinstance(source, pd.DataFrame):
-        raw, label, stem = source.reset_index() if _has_date_index(source) else source, "DataFrame", name or "data"
-        data = _validate(raw.copy(), label, stem)
+        raw, label, stem = source.rename_axis("date").reset_index() if _has_date_index(source) else source, "DataFrame", name or "data"
+        data = _validate(raw.astype(str), label, stem)  # one parsing path for frames and files
     else:
         text = str(source)
         if text.lower().startswith("sample:"):
@@ -107,10 +111,39 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise DataError(f"data path is a folder, not a CSV file: {path}")
     if path.stat().st_size == 0:
         raise DataError(f"data file is empty: {path}")
-    with path.open("rb") as handle:
-        head = handle.read(2)
-    compression = "gzip" if head == b"\x1f\x8b" else None
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise DataError(f"cannot read data file {path}: {exc.strerror or exc}") from None
+    compression = "gzip" if head[:2] == b"\x1f\x8b" else None
+    if compression is None:
+        kind = _binary_kind(head)
+        if kind:
+            raise DataError(f"{path}: not a CSV text file: {kind}")
     return _read_csv(path, str(path), compression=compression)
+
+
+_SIGNATURES = (
+    (b"\x89PNG", "it is a PNG image"),
+    (b"\xff\xd8\xff", "it is a JPEG image"),
+    (b"GIF8", "it is a GIF image"),
+    (b"%PDF", "it is a PDF document"),
+    (b"PK\x03\x04", "it is a zip archive or an .xlsx workbook; export the sheet as CSV"),
+    (b"\xd0\xcf\x11\xe0", "it is an .xls workbook; export the sheet as CSV"),
+    (b"\xff\xfe", "it is UTF-16 text; save it as UTF-8"),
+    (b"\xfe\xff", "it is UTF-16 text; save it as UTF-8"),
+)
+
+
+def _binary_kind(head: bytes) -> str | None:
+    """Why the first bytes of a file cannot be CSV text, or None when they might be."""
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    if b"\x00" in head:
+        return f"it holds binary data (a NUL byte at offset {head.index(0)})"
+    return None
 
 
 def _read_csv(target, label: str, compression: str | None) -> pd.DataFrame:
@@ -118,8 +151,18 @@ def _read_csv(target, label: str, compression: str | None) -> pd.DataFrame:
         raw = pd.read_csv(target, compression=compression, dtype=str, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: no data (the file holds no CSV rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start:exc.start + 1].hex()
+        raise DataError(f"{label}: not a CSV text file (byte 0x{byte} at offset {exc.start} is not UTF-8 text; "
+                        "is it a binary file?); save it as a UTF-8 CSV") from None
+    except (pd.errors.ParserError, OSError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if compression == "gzip" and not isinstance(exc, pd.errors.ParserError):
+            raise DataError(f"{label}: damaged or truncated gzip file ({first})") from None
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", first)
+        if fields:
+            want, line, got = fields.groups()
+            raise DataError(f"{label}: line {line}: {got} fields, but the header has {want}") from None
         raise DataError(f"{label}: not a readable CSV file ({first})") from None
     return raw
 
@@ -130,9 +173,11 @@ def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
     missing = [c for c in COLUMNS if c not in raw.columns]
     if date_col is None or missing:
         need = (["Date"] if date_col is None else []) + [c.capitalize() for c in missing]
-        found = ", ".join(map(str, raw.columns[:8])) or "none"
+        found = ", ".join(map(str, raw.columns[:8])) + (", ..." if len(raw.columns) > 8 else "") or "none"
+        sep = next((s for s in (";", "\t", "|") if len(raw.columns) == 1 and s in str(raw.columns[0])), None)
+        hint = f"; the file seems to use {sep!r} between fields, not ','" if sep else ""
         raise DataError(f"{label}: missing column(s) {', '.join(need)} (found: {found}); "
-                        "expected Date,Open,High,Low,Close[,Adj Close],Volume")
+                        f"expected Date,Open,High,Low,Close[,Adj Close],Volume{hint}")
     if raw.empty:
         raise DataError(f"{label}: the file has a header but no rows")
     line = pd.RangeIndex(len(raw)) + 2  # CSV line numbers: the header is line 1
@@ -142,20 +187,22 @@ def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
         values[col] = _parse_numbers(raw[col], col, label, line).to_numpy()
     frame = pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"))
     warnings = []
+    _check_index(frame.index, label, line)
+    _check_values(frame, label, line)  # before any Adj Close scaling, so messages show the file's numbers
     if "adj close" in frame.columns:
         factor = frame.pop("adj close") / frame["close"]
         for col in ("open", "high", "low", "close"):
             frame[col] = frame[col] * factor
         warnings.append("Adj Close found: Open/High/Low/Close scaled by Adj Close / Close "
                         "(returns include dividends)")
-    _check_index(frame.index, label, line)
-    _check_values(frame, label, line)
     close = frame["close"].to_numpy()
     jumps = np.flatnonzero(np.abs(close[1:] / close[:-1] - 1) > JUMP_WARNING) + 1
     for i in jumps[:3]:
         move = close[i] / close[i - 1] - 1
-        warnings.append(f"close moved {move:+.0%} on {frame.index[i].date()}: "
+        warnings.append(f"close moved {move:+.0%} on {frame.index[i].date()} (line {line[i]}): "
                         "check it is not an unadjusted split")
+    if len(jumps) > 3:
+        warnings.append(f"{len(jumps) - 3} more close-to-close moves above {JUMP_WARNING:.0%} not listed")
     return PriceData(frame[list(COLUMNS)].astype("float64"), label, name, tuple(warnings))
 
 
@@ -172,9 +219,15 @@ def _parse_dates(column: pd.Series, label: str, line: pd.RangeIndex) -> pd.Datet
         # Mixed offsets, mixed formats or garbage: find the first line that does not parse on its own.
         for i, value in enumerate(text):
             try:
-                stamp = pd.Timestamp(value)
+                stamp = pd.to_datetime(value, format="ISO8601")
             except (ValueError, TypeError):
-                raise DataError(f"{label}: line {line[i]}: '{value}' is not a date") from None
+                try:
+                    pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    raise DataError(f"{label}: line {line[i]}: '{value}' is not a date") from None
+                before = f" (line {line[0]} has '{text.iloc[0]}')" if i else ""
+                raise DataError(f"{label}: line {line[i]}: date '{value}' is not YYYY-MM-DD{before}; "
+                                "write every date as YYYY-MM-DD") from None
             if stamp.tzinfo is not None:
                 raise DataError(f"{label}: line {line[i]}: timestamp '{value}' carries a time zone; "
                                 "use plain dates (YYYY-MM-DD)")
@@ -183,6 +236,10 @@ def _parse_dates(column: pd.Series, label: str, line: pd.RangeIndex) -> pd.Datet
         raise DataError(f"{label}: line {line[0]}: timestamp '{text.iloc[0]}' carries a time zone "
                         f"({parsed.dt.tz}); use plain dates (YYYY-MM-DD)")
     index = pd.DatetimeIndex(parsed)
+    odd = (index.year < 1700) | (index.year > 2200)
+    if odd.any():
+        i = int(np.argmax(odd))
+        raise DataError(f"{label}: line {line[i]}: date '{text.iloc[i]}' is outside the years 1700..2200")
     intraday = index != index.normalize()
     if intraday.any():
         i = int(np.argmax(intraday))
