@@ -89,7 +89,7 @@ FIELD_HELP: dict[str, str] = {
     "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume) or sample:TICKER (AAPL, IBM, MSFT, GOOG, FB).",
     "start": "First date to use, YYYY-MM-DD.",
     "end": "Last date to use, YYYY-MM-DD; rows after it are never read.",
-    "features": "Comma-separated feature names (logret, vol20, range, gap, volz, rsi14).",
+    "features": "Comma-separated feature names (logret, vol20, range, gap, ret5, volz, rsi14).",
     "model": "Forecaster: lstm, or a baseline: linear (ridge), persistence, zero.",
     "lookback": "Bars in each LSTM input window.",
     "hidden": "LSTM hidden units.",

@@ -24,8 +24,10 @@ from .backtest import BacktestResult, backtest, buy_and_hold, check_params, stra
 from .config import Config, make_config, to_toml
 from .data import PriceData, load_prices
 from .evaluate import forecast_skill, performance
+from .features import warmup
 from .forecast import Predictions, walk_forward_predict
 from .loader import convert_param, load_strategy
+from .splits import WalkForward
 from .report import atomic_write, new_run_dir, write_csv, write_json, write_tearsheet, write_text
 
 Progress = Callable[[dict], None]
@@ -65,8 +67,9 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     t0 = time.perf_counter()
     prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
     timings["data"] = time.perf_counter() - t0
-    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
+    preflight(prices, config)
     folder = new_run_dir(out, f"{prices.name}-{config.model}") if write else None
+    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
     if folder:
         write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
                                                                   params=params)))
@@ -113,6 +116,18 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
     result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
                      extra={"predictions_from": str(source_dir) if source_dir else None})
     return result
+
+
+def preflight(prices: PriceData, config: Config) -> None:
+    """Every check that can fail before training: features, the walk-forward schedule, the device."""
+    first_row = warmup(config.features)
+    val = config.val_fraction if (config.model == "lstm" and config.early_stopping_active) else 0.0
+    WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback, val).split(
+        len(prices), first_row)
+    if config.model == "lstm" and config.device != "cpu":
+        from .train import resolve_device
+
+        resolve_device(config.device)
 
 
 def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type, dict[str, Any]]:

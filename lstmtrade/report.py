@@ -90,12 +90,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title: str) -> None:
+_BANNER = ('<div style="font:15px/1.5 Arial,sans-serif;padding:10px 16px;margin:0 0 8px;'
+           'background:#f4f6f8;border-bottom:1px solid #d0d7de">{}</div>')
+
+
+def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title: str,
+                    banner: str | None = None) -> None:
     """QuantStats HTML tearsheet of ``strategy`` against the ``benchmark`` returns Series.
 
     The benchmark is always a Series (a ticker string would make QuantStats download prices). Fonts
     warnings are silenced, charts are inline SVG, and the one external link (a favicon) is dropped so
-    the page is self-contained offline.
+    the page is self-contained offline. ``banner`` (HTML) goes at the top of the page.
     """
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import matplotlib
@@ -110,12 +115,108 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
 
         def render(tmp: Path) -> None:
             qs.reports.html(strategy, benchmark=benchmark, output=str(tmp), title=title,
-                            download_filename=path.name, figfmt="svg")
+                            download_filename=path.name, figfmt="svg",
+                            match_dates=False)  # keep the entry day: same numbers as metrics.json
             html = tmp.read_text(encoding="utf-8")
             html = re.sub(r'<link rel="shortcut icon"[^>]*>', "", html)
+            if banner:
+                html = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + _BANNER.format(banner), html, count=1)
             tmp.write_text(html, encoding="utf-8")
 
         atomic_write(path, render)
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def _svg(fig) -> str:
+    import io
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, curves: pd.DataFrame,
+                     predictions: pd.DataFrame, per_fold: pd.DataFrame) -> None:
+    """comparison.html: the verdict, the LSTM vs baselines vs buy-and-hold table, cumulative returns of
+    all of them on one chart, predicted vs realised returns, and skill per fold; inline SVG, offline."""
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    import html as html_lib
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    for name in curves.columns:
+        width = 2.2 if name == curves.columns[0] else 1.2
+        ax.plot(curves.index, (1 + curves[name]).cumprod() - 1, label=name, linewidth=width)
+    ax.axhline(0, color="#888", linewidth=0.6)
+    ax.set_title("Cumulative return after costs, same days")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.legend(loc="upper left", fontsize=8)
+    cumulative = _svg(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    known = predictions.dropna(subset=["target"])
+    ax.scatter(known["prediction"], known["target"], s=4, alpha=0.35)
+    ax.axhline(0, color="#888", linewidth=0.6), ax.axvline(0, color="#888", linewidth=0.6)
+    ax.set_xlabel("predicted return"), ax.set_ylabel("realised return (next open to open)")
+    ax.set_title("Predicted vs realised")
+    scatter = _svg(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    if len(per_fold):
+        ax.bar(per_fold.index.astype(str), per_fold["ic"].fillna(0.0), color="#4c72b0")
+        ax.axhline(0, color="#888", linewidth=0.6)
+        ax.set_xlabel("fold"), ax.set_ylabel("information coefficient")
+        ax.tick_params(axis="x", labelsize=7)
+    ax.set_title("Skill per fold (IC)")
+    folds_chart = _svg(fig)
+
+    def fmt(value, column: str) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "n/a"
+        if column in ("total_return", "cagr", "max_drawdown", "hit_rate"):
+            return f"{value:.1%}"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return html_lib.escape(str(value))
+
+    def html_table(frame: pd.DataFrame) -> str:
+        head = "".join(f"<th>{html_lib.escape(str(c))}</th>" for c in [frame.index.name or ""] + list(frame.columns))
+        body = "".join("<tr><th>" + html_lib.escape(str(i)) + "</th>" +
+                       "".join(f"<td>{fmt(v, c)}</td>" for c, v in row.items()) + "</tr>"
+                       for i, row in frame.iterrows())
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html_lib.escape(title)}</title>
+<style>
+body {{ font: 14px/1.45 Arial, Helvetica, sans-serif; margin: 24px; color: #222; max-width: 1100px; }}
+.verdict {{ font-size: 17px; padding: 12px 16px; background: #f4f6f8; border-left: 4px solid #4c72b0; }}
+table {{ border-collapse: collapse; margin: 12px 0 20px; }}
+th, td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
+thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
+.row {{ display: flex; gap: 16px; flex-wrap: wrap; }} svg {{ max-width: 100%; height: auto; }}
+</style></head><body>
+<h1>{html_lib.escape(title)}</h1>
+<p class="verdict">{html_lib.escape(verdict)}</p>
+<p><a href="tearsheet.html">QuantStats tearsheet: strategy vs buy-and-hold</a></p>
+<h2>Forecasters through the same walk-forward, strategy and costs</h2>
+{html_table(table)}
+<p>DM p: Diebold-Mariano test (Harvey-Leybourne-Newbold corrected) that the forecast's squared error is
+lower than the zero forecast's; small p is evidence of skill. Hit rate skips zero forecasts.</p>
+{cumulative}
+<div class="row">{scatter}{folds_chart}</div>
+<h2>Skill per fold</h2>
+{html_table(per_fold)}
+</body></html>
+"""
+    write_text(path, page)
