@@ -221,6 +221,13 @@ def strategies(folder: str) -> None:
         click.echo(f"  could not load {problem}")
 
 
+from .cli_signal import data_group, signal_cmd, train  # noqa: E402  (light: heavy imports are inside)
+
+cli.add_command(train)
+cli.add_command(signal_cmd)
+cli.add_command(data_group)
+
+
 def main() -> None:
     cli(prog_name="lstmtrade")
 

@@ -1,0 +1,176 @@
+"""``lstmtrade train``, ``lstmtrade signal`` and ``lstmtrade data list|show``: click commands for the cli group.
+
+Registered on :data:`lstmtrade.cli.cli` with ``cli.add_command(train)``, ``cli.add_command(signal_cmd)``
+and ``cli.add_command(data_group)``. Errors are lstmtrade errors; the group prints them as one line.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .cli import build_config, config_options
+from .errors import ConfigError
+
+
+def _load_data(data: str | None, ticker: str | None, start: str | None = None, end: str | None = None,
+               refresh: bool = False, default: str | None = None):
+    from .data import load_prices
+
+    if data and ticker:
+        raise ConfigError("give either --data or --ticker, not both")
+    if ticker:
+        from .sources import load_ticker
+
+        return load_ticker(ticker, start=start, end=end, refresh=refresh)
+    if data is None and default is None:
+        raise ConfigError("give the data to signal on: --data FILE (or sample:TICKER) or --ticker SYMBOL")
+    return load_prices(data if data is not None else default, start=start, end=end)
+
+
+def _echo_err(text: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(text, err=True)
+
+
+@click.command("train")
+@config_options()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML file whose keys are these options' names; the command line wins.")
+@click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Strategy param stored with the model (used by `signal` by default); repeatable.")
+@click.option("--ticker", metavar="SYMBOL", help="Daily bars from Yahoo Finance (needs lstmtrade[yahoo]); cached.")
+@click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
+@click.option("--model-out", "model_out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the model file (e.g. model.pt).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the path of the model file.")
+def train(config_file, param_pairs, ticker, refresh, model_out, quiet, **options) -> None:
+    """Train the configured LSTM on all history up to the last bar and save it as one model file.
+
+    The model is trained exactly as the backtest's fold starting at the last bar would be (same
+    features, rows, purge, scaler and seed), so its forecasts match the backtest's. Use it with
+    `lstmtrade signal --model FILE` after each close.
+    """
+    from .signal import train_final
+
+    config = build_config(config_file, param_pairs, options)
+    prices = _load_data(config.data, ticker, config.start, config.end, refresh,
+                        default=None if ticker else "sample:MSFT")
+    for warning in prices.warnings:
+        _echo_err(f"warning: {warning}", quiet)
+    _echo_err(f"training on {prices.name}: {len(prices)} bars {prices.frame.index[0].date()} .. "
+              f"{prices.frame.index[-1].date()}", quiet)
+
+    def progress(event: dict[str, Any]) -> None:
+        if event["event"] == "train":
+            _echo_err(f"fold {event['fold']} geometry: fit {event['fit_start'].date()} .. {event['fit_end'].date()} "
+                      f"({event['n_fit']} rows), {event['n_val']} validation rows", quiet)
+        elif event["event"] == "epoch":
+            _echo_err(f"  epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
+
+    trained = train_final(prices, config, progress=None if quiet else progress)
+    path = trained.save(model_out)
+    if quiet:
+        click.echo(str(path))
+        return
+    click.echo(f"saved {path} (trained through {trained.train_end.date()}); "
+               f"prediction for the next session: {trained.prediction:+.5f}")
+
+
+def _table(result: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in result["params"].items())
+    rows = [
+        ("last date", f"{result['last_date']} (signal for the {result['next_session']}, "
+                      f"~{result['next_weekday']})"),
+        ("prediction", f"{result['prediction']:+.6f} (open -> open return of the next session's position)"),
+        ("strategy", f"{result['strategy']}({params})"),
+        ("target weight", f"{result['target_weight']:+.2f} of equity ({result['position']}) from the next open"),
+        ("model", f"{result['model'] or '(in memory)'} trained through {result['train_end']}, "
+                  f"created {result['model_created']}"),
+        ("data", f"{result['data_source']} sha256 {result['data_sha256'][:12]}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
+    lines += [f"warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)
+
+
+@click.command("signal")
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="Model file written by `lstmtrade train --model-out`.")
+@click.option("--data", metavar="FILE", help="CSV file or sample:TICKER, ending at the last close.")
+@click.option("--ticker", metavar="SYMBOL", help="Daily bars from Yahoo Finance (cached; see --refresh).")
+@click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
+@click.option("--strategy", help="Position rule (default: the model's own strategy and params).")
+@click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE", help="Strategy param; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--max-age", "max_age", type=float, metavar="DAYS",
+              help="Refuse a model created more than DAYS days ago.")
+def signal_cmd(model_path, data, ticker, refresh, strategy, param_pairs, as_json, max_age) -> None:
+    """Tomorrow's signal: the model's forecast after the data's last close and the target weight.
+
+    The target weight is what the strategy would hold from the next session's open. Only strategies
+    whose position comes from target_weight(prediction) alone are supported (not VolTarget, BuyAndHold).
+    """
+    from .artifact import load_model
+    from .signal import signal
+
+    model = load_model(model_path)
+    prices = _load_data(data, ticker, refresh=refresh)
+    params = None
+    if param_pairs:
+        from .loader import load_strategy, parse_params
+
+        cls = load_strategy(strategy if strategy is not None else model.config.strategy)
+        params = parse_params(cls, param_pairs)
+    result = signal(model, prices, strategy, params, max_age_days=max_age)
+    if as_json:
+        from .report import _jsonable
+
+        click.echo(json.dumps(_jsonable(result), allow_nan=False))
+    else:
+        click.echo(_table(result))
+
+
+@click.group("data")
+def data_group() -> None:
+    """Bundled samples and cached --ticker downloads."""
+
+
+@data_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def data_list(as_json) -> None:
+    """List bundled samples and cached tickers with rows, first and last date."""
+    from .sources import cache_dir, list_cached, list_samples
+
+    rows = list_samples() + list_cached()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"{'symbol':<10} {'kind':<7} {'rows':>6}  {'first':<10}  {'last':<10}  downloaded")
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['symbol']:<10} {row['kind']:<7} unreadable: {row['error']}")
+            continue
+        click.echo(f"{row['symbol']:<10} {row['kind']:<7} {row['rows']:>6}  {row['first']:<10}  {row['last']:<10}  "
+                   f"{row.get('downloaded') or '-'}")
+    click.echo(f"cache: {cache_dir()}")
+
+
+@data_group.command("show")
+@click.argument("symbol")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def data_show(symbol, as_json) -> None:
+    """Rows, first and last date of a cached ticker or a bundled sample (sample:MSFT)."""
+    from .sources import summary
+
+    info = summary(symbol)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    for key, value in info.items():
+        click.echo(f"{key:<11} {value}")
+
+
+COMMANDS = (train, signal_cmd, data_group)
