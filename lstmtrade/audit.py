@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .backtest import BacktestResult, backtest, buy_and_hold
+from .backtesting import BacktestResult, backtest, buy_and_hold
 from .config import Config
 from .data import PriceData
 from .errors import StrategyError

@@ -65,6 +65,9 @@ class Console:
                          f", test {event['test_start']}..{event['test_end']}{extra} ({event['seconds']:.1f} s)")
             else:
                 self._bar(self._progress(f"fold {self.done}/{self.folds} done"))
+        elif kind == "cache":
+            self.say(f"reused {event['hits']} of {event['folds']} trained folds from the cache "
+                     "(same rows and training settings; --no-cache retrains)")
         elif kind == "stage":
             self._clear()
             self._bar(f"{event['name']}...")
@@ -123,13 +126,30 @@ class Console:
         ratio = f["mse"] / f["mse_zero"] if f["mse_zero"] else float("nan")
         out.append(f"forecast: hit rate {_num(f['hit_rate'] * 100 if f['hit_rate'] == f['hit_rate'] else None, 1)}% "
                    f"on {f['n']} days, IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
+        if "dm_pvalue" in f:
+            out.append(f"          Spearman IC {_num(f.get('ic_spearman'), 3)}, out-of-sample R2 {_num(f.get('oos_r2'), 4)}, "
+                       f"Diebold-Mariano p {_num(f.get('dm_pvalue'), 3)} (vs the zero forecast)")
         out.append(f"trades: {s['trades']}, average exposure {s['exposure']:.0%}, "
                    f"commission paid {s['commission_paid']:,.0f}")
+        if m.get("baselines"):
+            parts = [f"{name} Sharpe {_num(v['sharpe'])} (return {_pct(v['total_return'])})"
+                     for name, v in m["baselines"].items()]
+            out.append("baselines, same strategy and costs: " + "; ".join(parts))
+        sig = m.get("significance")
+        if sig:
+            breakeven = sig.get("breakeven_bps")
+            be = ("no edge over buy-and-hold even at 0 bps" if breakeven == 0 else
+                  "edge survives 200 bps" if breakeven is None else f"edge over buy-and-hold vanishes at {breakeven:.1f} bps")
+            out.append(f"significance: PSR {_num(sig['psr'])}, DSR {_num(sig['dsr'])} over {sig['trials']} trial(s); "
+                       f"break-even commission: {be}")
         if bt.get("rejected_orders"):
             out.append(f"warning: the broker rejected {bt['rejected_orders']} order(s)")
         if self.verbose and "timings" in m:
             out.append("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in m["timings"].items()))
         if path is not None:
             out.append(f"tearsheet: {path}")
+            out.append(f"comparison: {result.folder / 'comparison.html'}")
             out.append(f"run folder: {result.folder}")
+        if m.get("verdict"):
+            out.append(f"verdict: {m['verdict']}")
         click.echo("\n".join(out))

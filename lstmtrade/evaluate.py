@@ -46,3 +46,66 @@ def forecast_skill(prediction: pd.Series, target: pd.Series) -> dict[str, float]
 def _aligned(prediction: pd.Series, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     frame = pd.concat([pd.Series(prediction, name="p"), pd.Series(target, name="t")], axis=1).dropna()
     return frame["p"].to_numpy(dtype="float64"), frame["t"].to_numpy(dtype="float64")
+
+
+# --- skill, significance and costs (the formulas live in stats.py) --------------------------------
+
+def forecast_metrics(frame: pd.DataFrame, target_full: pd.Series) -> tuple[dict, pd.DataFrame]:
+    """Skill of ``frame``'s predictions (overall dict, per-fold table).
+
+    ``target_full`` is the target on every bar, so the out-of-sample R² benchmark (the expanding mean of
+    targets known at each day) can use the history before the first out-of-sample day.
+    """
+    from . import stats
+
+    history = stats.expanding_mean_forecast(target_full).reindex(frame.index)
+    overall = stats.forecast_report(frame["prediction"], frame["target"], history_mean=history)
+    folds = stats.per_fold(frame["prediction"], frame["target"], frame["fold"], history_mean=history)
+    return overall, folds
+
+
+def turnover(returns: pd.Series, equity: pd.Series, trades: pd.DataFrame, cash: float) -> pd.Series:
+    """Traded value each day as a fraction of the previous close's equity."""
+    if not len(trades):
+        return pd.Series(0.0, index=returns.index)
+    traded = trades.groupby("date")["value"].sum().reindex(returns.index, fill_value=0.0)
+    return traded / equity.shift(1).fillna(cash)
+
+
+def returns_at_cost(returns: pd.Series, turn: pd.Series, actual_bps: float, new_bps: float) -> pd.Series:
+    """Daily returns had commission been ``new_bps`` instead of ``actual_bps``, first order in cost.
+
+    Each day loses (new - actual) x turnover; the small change in order sizes a different commission
+    would cause is ignored (a few shares in 100,000 of equity).
+    """
+    return returns - (new_bps - actual_bps) / 1e4 * turn
+
+
+def breakeven_bps(strategy, benchmark, commission: float, cash: float) -> float | None:
+    """Commission (bps per side) at which the strategy's CAGR edge over buy-and-hold vanishes.
+
+    0.0: no edge even without costs; None: the edge survives 200 bps (see stats.breakeven_cost).
+    """
+    from . import stats
+
+    turn_s = turnover(strategy.returns, strategy.equity, strategy.trades, cash)
+    turn_b = turnover(benchmark.returns, benchmark.equity, benchmark.trades, cash)
+
+    def edge(bps: float) -> float:
+        mine = performance(returns_at_cost(strategy.returns, turn_s, commission, bps))["cagr"]
+        theirs = performance(returns_at_cost(benchmark.returns, turn_b, commission, bps))["cagr"]
+        return mine - theirs
+
+    return stats.breakeven_cost(edge)
+
+
+def significance(returns: pd.Series, trial_sharpes: list[float]) -> dict:
+    """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes."""
+    from . import stats
+
+    n_trials = max(1, len(trial_sharpes))
+    variance = float(np.var(trial_sharpes, ddof=1)) if len(trial_sharpes) >= 2 else None
+    return {"psr": stats.probabilistic_sharpe_ratio(returns, 0.0),
+            "dsr": stats.deflated_sharpe_ratio(returns, n_trials, variance),
+            "trials": n_trials}
+

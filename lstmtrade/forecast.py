@@ -98,10 +98,20 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     fold_ids = np.empty(len(preds), dtype=np.int64)
     reports = []
     offset = folds[0].test.start
+    fused = None
+    if model == "lstm" and resolve_engine(config, model) == "fused":
+        # all folds trained at once; then one "fold" event per fold as they are predicted
+        fused = iter(_LSTM.fit_predict_all(
+            [FoldData(f, x_all[: f.test.stop], y_all[: f.test.stop], lookback) for f in folds], config, state,
+            progress))
     for fold in folds:
         t0 = time.perf_counter()
-        data = FoldData(fold, x_all[: fold.test.stop], y_all[: fold.test.stop], lookback)
-        values, info = forecaster.fit_predict(data, config, state, progress)
+        if fused is not None:
+            values, info, share = next(fused)
+            t0 -= share  # the fold's share of the fused training time
+        else:
+            data = FoldData(fold, x_all[: fold.test.stop], y_all[: fold.test.stop], lookback)
+            values, info = forecaster.fit_predict(data, config, state, progress)
         preds[fold.test.start - offset: fold.test.stop - offset] = values
         fold_ids[fold.test.start - offset: fold.test.stop - offset] = fold.index
         report = {"fold": fold.index, **_fold_dates(frame.index, fold), **info,
@@ -181,19 +191,17 @@ class FittedFold:
         return predict(self.net, windows_t).double().cpu().numpy() * self.y_std + self.y_mean
 
 
-def fit_lstm_fold(data: FoldData, config: Config, device: Any = None, settings: Any = None,
-                  on_epoch: Callable | None = None) -> FittedFold:
-    """Train the LSTM of one fold on ``data.fold.fit`` (early stopping on ``data.fold.val``).
+def prepare_lstm_fold(data: FoldData, config: Config, device: Any):
+    """A fold's scaled training tensors and its freshly initialised net (seeded per fold), untrained.
 
-    Deterministic given the config's seed and the fold index: the same rows give the same model.
+    Returns ``(net, x_fit, y_fit, x_val, y_val, scaler, y_mean, y_std, seed)``; shared by the loop and
+    fused engines so both start each fold from the same weights and data.
     """
     import torch
 
     from .model import LSTMRegressor
-    from .train import fit, fold_seed
+    from .train import fold_seed
 
-    if device is None or settings is None:
-        device, settings = _LSTM.setup(config)
     fold, lookback = data.fold, data.lookback
     x, scaler = _scaled(data)
     y_fit = data.target[np.asarray(fold.fit)]
@@ -209,8 +217,44 @@ def fit_lstm_fold(data: FoldData, config: Config, device: Any = None, settings: 
     seed = fold_seed(config.seed, fold.index)
     torch.manual_seed(seed)
     net = LSTMRegressor(x.shape[1], config.hidden, config.layers, config.dropout).to(device)
+    return net, x_fit, y_fit_t, x_val, y_val, scaler, y_mean, y_std, seed
+
+
+def fit_lstm_fold(data: FoldData, config: Config, device: Any = None, settings: Any = None,
+                  on_epoch: Callable | None = None) -> FittedFold:
+    """Train the LSTM of one fold on ``data.fold.fit`` (early stopping on ``data.fold.val``).
+
+    Deterministic given the config's seed and the fold index: the same rows give the same model.
+    Always the loop engine (:func:`lstmtrade.train.fit`), whatever ``config.engine`` says.
+    """
+    from .train import fit
+
+    if device is None or settings is None:
+        device, settings = _LSTM.setup(config)
+    net, x_fit, y_fit_t, x_val, y_val, scaler, y_mean, y_std, seed = prepare_lstm_fold(data, config, device)
     history = fit(net, x_fit, y_fit_t, x_val, y_val, settings, seed, on_epoch)
-    return FittedFold(net, scaler, y_mean, y_std, lookback, history)
+    return FittedFold(net, scaler, y_mean, y_std, data.lookback, history)
+
+
+def resolve_engine(config: Config, model: str | None = None) -> str:
+    """``loop`` or ``fused`` for this config: ``auto`` picks fused whenever the fused engine supports it.
+
+    ``fused`` trains all folds at once (:mod:`lstmtrade.fused`): one LSTM layer, no early stopping.
+    ``auto`` is fused exactly then, and loop otherwise (layers > 1, early stopping on, non-LSTM model).
+    ``fused`` on a config it cannot train raises ConfigError.
+    """
+    from .errors import ConfigError
+    from .fused import unsupported
+
+    model = model or config.model
+    if model != "lstm" or config.engine == "loop":
+        return "loop"
+    why = unsupported(config.replace(model=model))
+    if why is None:
+        return "fused"
+    if config.engine == "fused":
+        raise ConfigError(f"--engine fused: {why}; use --engine loop or auto")
+    return "loop"
 
 
 class _LSTM:
@@ -235,12 +279,41 @@ class _LSTM:
             on_epoch = lambda e, n, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
                                                     "epochs": n, "loss": loss})
         fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
-        values = fitted.predict(data.features, fold.test)
-        history = fitted.history
+        return fitted.predict(data.features, fold.test), _LSTM.info(fitted.history)
+
+    @staticmethod
+    def info(history) -> dict:
         info = {"epochs_run": history.epochs_run, "best_epoch": history.best_epoch}
         if history.val_loss:
             info["best_val_loss"] = round(min(history.val_loss), 6)
-        return values, info
+        return info
+
+    @staticmethod
+    def fit_predict_all(datas: list[FoldData], config: Config, state: Any, progress: Progress | None):
+        """Fused engine: train every fold together, then yield ``(values, info, seconds share)`` per fold.
+
+        Training happens before the first item is yielded. Each fold's seconds share is the fused training
+        time split in proportion to its training rows; prediction time is added by the caller.
+        """
+        from .fused import fit_folds
+
+        device, settings = state
+        t0 = time.perf_counter()
+        prepared = [prepare_lstm_fold(data, config, device) for data in datas]
+        on_epoch = None
+        if progress:
+            last = datas[-1].fold.index
+            on_epoch = lambda e, n, losses: progress({  # noqa: E731
+                "event": "epoch", "fold": last, "epoch": e, "epochs": n,
+                "loss": float(np.mean(losses)), "fused": len(datas)})
+        nets = [p[0] for p in prepared]
+        histories = fit_folds(nets, [p[1] for p in prepared], [p[2] for p in prepared], settings,
+                              [p[8] for p in prepared], on_epoch)
+        seconds = time.perf_counter() - t0
+        rows = np.array([len(p[1]) for p in prepared], dtype=float)
+        for data, p, history, share in zip(datas, prepared, histories, seconds * rows / rows.sum()):
+            fitted = FittedFold(p[0], p[5], p[6], p[7], data.lookback, history)
+            yield fitted.predict(data.features, data.fold.test), _LSTM.info(history), float(share)
 
 
 FORECASTERS = {"lstm": _LSTM, "linear": _Ridge, "persistence": _Persistence, "zero": _Zero}

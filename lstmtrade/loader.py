@@ -32,6 +32,8 @@ def load_strategy(spec: str | type) -> type:
         if spec.lower() == name.lower():
             return cls
     path_part, _, class_name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    if _looks_like_file(class_name):
+        path_part, class_name = spec, ""  # C:\dir\file.py: that colon is a drive letter's
     if _looks_like_file(path_part):
         module = _import_file(Path(path_part))
     elif class_name:
@@ -45,8 +47,10 @@ def load_strategy(spec: str | type) -> type:
     if not class_name:
         if len(found) == 1:
             return next(iter(found.values()))
-        what = ", ".join(found) if found else "none"
-        raise StrategyError(f"{path_part} defines {len(found)} PredictionStrategy subclasses ({what}); "
+        if not found:
+            raise StrategyError(f"{path_part} defines no PredictionStrategy subclass: write "
+                                "'class MyStrategy(PredictionStrategy)' after 'from lstmtrade import PredictionStrategy'")
+        raise StrategyError(f"{path_part} defines {len(found)} PredictionStrategy subclasses ({', '.join(found)}); "
                             f"name one as {path_part}:Class")
     cls = getattr(module, class_name, None)
     if cls is None:
@@ -131,7 +135,7 @@ _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 def parse_params(cls: type, pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``["name=value", ...]`` -> params typed like each param's default; unknown names get a hint."""
-    from .backtest import check_params, strategy_params
+    from .backtesting import check_params, strategy_params
 
     defaults = strategy_params(cls)
     out: dict[str, Any] = {}
@@ -173,9 +177,9 @@ def convert_param(name: str, text: Any, default: Any) -> Any:
 
 def describe(cls: type) -> tuple[str, dict[str, Any]]:
     """First line of the docstring and the params with defaults (for ``lstmtrade strategies``)."""
-    from .backtest import strategy_params
+    from .backtesting import strategy_params
 
-    doc = inspect.getdoc(cls) or ""
+    doc = inspect.cleandoc(cls.__doc__) if cls.__doc__ else ""  # its own, not inherited from the base
     return (doc.splitlines()[0] if doc else ""), strategy_params(cls)
 
 

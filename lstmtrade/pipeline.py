@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import html
 import platform
 import sys
 import time
@@ -20,15 +21,18 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import __version__
-from .backtest import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
+from .backtesting import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
 from .config import Config, make_config, to_toml
 from .data import PriceData, load_prices
-from .evaluate import forecast_skill, performance
-from .features import warmup
+from .evaluate import breakeven_bps, forecast_metrics, performance, significance
+from .features import build_target, warmup
 from .forecast import Predictions, walk_forward_predict
+from .ledger import record as record_trial
+from .ledger import trial_key
 from .loader import convert_param, load_strategy
 from .splits import WalkForward
-from .report import atomic_write, new_run_dir, write_csv, write_json, write_tearsheet, write_text
+from .stats import per_period_sharpe
+from .report import atomic_write, new_run_dir, write_comparison, write_csv, write_json, write_tearsheet, write_text
 
 Progress = Callable[[dict], None]
 
@@ -44,7 +48,8 @@ class RunResult:
     benchmark: BacktestResult
     metrics: dict[str, Any]
     folder: Path | None = None
-    notes: list[str] = field(default_factory=list)
+    baselines: dict = field(default_factory=dict)  # name -> (Predictions, BacktestResult)
+    per_fold: pd.DataFrame = field(default_factory=pd.DataFrame)  # forecast skill per fold
 
     @property
     def tearsheet(self) -> Path | None:
@@ -76,7 +81,7 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     t0 = time.perf_counter()
     predictions = walk_forward_predict(prices, config, progress)
     timings["forecast"] = time.perf_counter() - t0
-    result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started)
+    result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
     return result
 
 
@@ -114,7 +119,7 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
         write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
                                                                   params=params)))
     result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
-                     extra={"predictions_from": str(source_dir) if source_dir else None})
+                     extra={"predictions_from": str(source_dir) if source_dir else None}, out=out)
     return result
 
 
@@ -149,17 +154,39 @@ def _strategy_label(strategy: str | type | None, config: Config) -> str:
     return strategy.__name__ if isinstance(strategy, type) else str(strategy)
 
 
+BASELINES = ("zero", "persistence", "linear")
+
+
 def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: type, params: dict,
             folder: Path | None, emit: Progress, timings: dict, started: float,
-            extra: dict | None = None) -> RunResult:
+            extra: dict | None = None, out: str | Path | None = None) -> RunResult:
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
     strat = backtest(prices, predictions, cls, **costs, **params)
     bench = buy_and_hold(prices, predictions, **costs)
     timings["backtest"] = time.perf_counter() - t0
-    metrics = build_metrics(config, prices, predictions, strat, bench, timings, extra)
-    result = RunResult(config, prices, predictions, strat, bench, metrics, folder)
+    t0 = time.perf_counter()
+    baselines: dict[str, tuple[Predictions, BacktestResult]] = {}
+    if config.baselines:
+        emit({"event": "stage", "name": "baselines"})
+        for name in BASELINES:
+            if name != predictions.model:
+                other = walk_forward_predict(prices, config, model=name)
+                baselines[name] = (other, backtest(prices, other, cls, **costs, **params))
+    timings["baselines"] = time.perf_counter() - t0
+    metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
+    key = trial_key(config.to_dict(), cls.__name__, params)
+    sharpe = per_period_sharpe(strat.returns)
+    if folder is not None and out is not None:
+        found = record_trial(out, prices.sha256, key, sharpe, str(folder))
+    else:
+        found = [{"key": key, "sharpe": sharpe}]
+    metrics["significance"] = {**significance(strat.returns, [t["sharpe"] for t in found]),
+                               "breakeven_bps": breakeven_bps(strat, bench, config.commission, config.cash)}
+    metrics["verdict"] = _verdict(metrics)
+    result = RunResult(config, prices, predictions, strat, bench, metrics, folder, baselines=baselines,
+                       per_fold=per_fold)
     if folder is not None:
         emit({"event": "stage", "name": "report"})
         t0 = time.perf_counter()
@@ -175,18 +202,36 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     return result
 
 
+def _verdict(metrics: dict) -> str:
+    from .stats import verdict
+
+    f, sig = metrics["forecast"], metrics["significance"]
+    best = max(metrics.get("baselines", {}).items(), key=lambda kv: kv[1]["sharpe"], default=None)
+    return verdict(dm_pvalue=f.get("dm_pvalue"), mse_ratio=f.get("mse_ratio"),
+                   sharpe=metrics["strategy"]["sharpe"], benchmark_sharpe=metrics["benchmark"]["sharpe"],
+                   psr=sig["psr"], dsr=sig["dsr"], trials=sig["trials"],
+                   baseline_name=best[0] if best else None, baseline_sharpe=best[1]["sharpe"] if best else None)
+
+
+def _strategy_metrics(result: BacktestResult) -> dict[str, Any]:
+    out = performance(result.returns)
+    out.update(trades=len(result.trades), exposure=float(result.weights.abs().mean()),
+               commission_paid=float(result.trades["commission"].sum()) if len(result.trades) else 0.0)
+    return out
+
+
 def build_metrics(config: Config, prices: PriceData, predictions: Predictions, strat: BacktestResult,
-                  bench: BacktestResult, timings: dict, extra: dict | None = None) -> dict[str, Any]:
+                  bench: BacktestResult, baselines: dict, timings: dict,
+                  extra: dict | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     frame = predictions.frame
-    strategy = performance(strat.returns)
-    strategy.update(trades=len(strat.trades), exposure=float(strat.weights.abs().mean()),
-                    commission_paid=float(strat.trades["commission"].sum()) if len(strat.trades) else 0.0)
-    benchmark = performance(bench.returns)
+    target_full = build_target(prices.frame)
+    forecast, per_fold = forecast_metrics(frame, target_full)
     index = prices.frame.index
-    return {
-        "strategy": strategy,
-        "benchmark": benchmark,
-        "forecast": forecast_skill(frame["prediction"], frame["target"]),
+    metrics = {
+        "strategy": _strategy_metrics(strat),
+        "benchmark": performance(bench.returns),
+        "forecast": forecast,
+        "baselines": {},
         "backtest": {"strategy": strat.strategy, "params": strat.params, "start": str(frame.index[0].date()),
                      "end": str(frame.index[-1].date()), "days": len(frame),
                      "folds": int(frame["fold"].nunique()), "rejected_orders": len(strat.rejected)},
@@ -194,9 +239,14 @@ def build_metrics(config: Config, prices: PriceData, predictions: Predictions, s
         "data": {"source": prices.source, "name": prices.name, "rows": len(prices),
                  "start": str(index[0].date()), "end": str(index[-1].date()), "sha256": prices.sha256},
         "folds": predictions.folds,
+        "forecast_per_fold": per_fold.reset_index().to_dict(orient="records"),
         "run": {**(extra or {}), **environment(config)},
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
+    for name, (preds, result) in baselines.items():
+        skill, _ = forecast_metrics(preds.frame, target_full)
+        metrics["baselines"][name] = {**_strategy_metrics(result), "forecast": skill}
+    return metrics, per_fold
 
 
 def environment(config: Config) -> dict[str, Any]:
@@ -227,5 +277,30 @@ def write_run_files(result: RunResult) -> None:
     frame = result.predictions.frame
     title = (f"{result.prices.name}: {result.config.model.upper()} walk-forward, {result.strategy.strategy} "
              f"vs buy-and-hold, {frame.index[0].date()} to {frame.index[-1].date()}")
-    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title)
+    verdict = result.metrics["verdict"]
+    banner = (f"<b>Verdict:</b> {html.escape(verdict)} &middot; "
+              '<a href="comparison.html">baselines, forecast skill and significance</a>')
+    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner)
+    write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
+                     comparison_curves(result), frame, result.per_fold)
+
+
+def comparison_table(result: RunResult) -> pd.DataFrame:
+    """One row per forecaster (same strategy, costs, days) plus buy-and-hold."""
+    m = result.metrics
+    rows = {f"{result.config.model} ({result.strategy.strategy})": {**m["strategy"], **m["forecast"]}}
+    for name, values in m["baselines"].items():
+        rows[f"{name} baseline"] = {**values, **values["forecast"]}
+    rows["buy and hold"] = dict(m["benchmark"])
+    columns = ["total_return", "cagr", "sharpe", "max_drawdown", "hit_rate", "ic", "dm_pvalue"]
+    table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
+    table.index.name = "forecaster"
+    return table
+
+
+def comparison_curves(result: RunResult) -> pd.DataFrame:
+    curves = {result.config.model: result.strategy.returns}
+    curves.update({name: bt_result.returns for name, (_, bt_result) in result.baselines.items()})
+    curves["buy and hold"] = result.benchmark.returns
+    return pd.DataFrame(curves)
 

@@ -183,6 +183,8 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
     def fmt(value, column: str) -> str:
         if value is None or (isinstance(value, float) and value != value):
             return "n/a"
+        if column == "n":
+            return str(int(value))
         if column in ("total_return", "cagr", "max_drawdown", "hit_rate"):
             return f"{value:.1%}"
         if isinstance(value, float):

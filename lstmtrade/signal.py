@@ -109,7 +109,7 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
 def resolve_weight_rule(config: Config, strategy: str | type | None = None,
                         params: dict[str, Any] | None = None) -> tuple[type, dict[str, Any]]:
     """Strategy class and typed params: the model's own strategy by default, else ``strategy``."""
-    from .backtest import check_params, strategy_params
+    from .backtesting import check_params, strategy_params
     from .loader import convert_param
     from .pipeline import resolve_strategy
 
@@ -128,7 +128,7 @@ def target_weight(cls: type, params: dict[str, Any], prediction: float) -> float
     """``cls.target_weight`` evaluated without Backtrader, clipped like the backtest clips it."""
     from types import SimpleNamespace
 
-    from .backtest import strategy_params
+    from .backtesting import strategy_params
     from .strategy import PredictionStrategy
 
     own_init = cls.__init__ is not PredictionStrategy.__init__

@@ -23,6 +23,8 @@ import math
 
 import backtrader as bt
 
+from .errors import StrategyError
+
 
 class PredictionFeed(bt.feeds.PandasData):
     """OHLCV bars plus a ``prediction`` line (the forecast made after each bar's close)."""
@@ -56,6 +58,11 @@ class PredictionStrategy(bt.Strategy):
         self._pending = None
         self.order_log: list[dict] = []
         self.fills: list[dict] = []
+
+    def start(self) -> None:
+        if "_pending" not in vars(self):  # a subclass __init__ that skipped the base class's
+            raise StrategyError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                                "anything else (it sets up self.prediction and the order machinery)")
 
     # -- the hook most users override
     def target_weight(self, prediction: float) -> float:
@@ -195,7 +202,8 @@ class BuyAndHold(PredictionStrategy):
         return 1.0
 
     def next(self) -> None:
-        self.set_target(1.0)  # holds even on days without a forecast
+        if not math.isnan(float(self.prediction[0])):  # enters with the strategy, on the first forecast
+            self.set_target(1.0)
 
 
 BUILTINS = {cls.__name__: cls for cls in (LongFlat, LongShort, Proportional, VolTarget, BuyAndHold)}

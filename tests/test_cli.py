@@ -17,13 +17,18 @@ def first_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     result = CliRunner().invoke(cli, ["backtest", *TINY_ARGS, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    (folder,) = list(out.iterdir())
+    (folder,) = _runs(out)
     return out, folder, result
+
+
+def _runs(root):
+    return sorted(p for p in root.iterdir() if p.is_dir())
 
 
 def test_run_folder_is_complete(first_run):
     _, folder, _ = first_run
-    for name in ("tearsheet.html", "metrics.json", "predictions.csv", "returns.csv", "trades.csv", "config.toml"):
+    for name in ("tearsheet.html", "comparison.html", "metrics.json", "predictions.csv", "returns.csv",
+                 "trades.csv", "config.toml"):
         assert (folder / name).stat().st_size > 0, name
     predictions = pd.read_csv(folder / "predictions.csv")
     assert list(predictions.columns) == ["date", "prediction", "target", "fold"]
@@ -66,8 +71,7 @@ def test_second_run_writes_a_new_folder_and_quiet_prints_only_the_path(first_run
     before = (folder / "metrics.json").read_text()
     result = CliRunner().invoke(cli, ["backtest", *TINY_ARGS, "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    folders = sorted(out.iterdir())
-    assert len(folders) == 2
+    assert len(_runs(out)) == 2
     assert result.output.strip().endswith("tearsheet.html") and len(result.output.strip().splitlines()) == 1
     assert (folder / "metrics.json").read_text() == before
 
@@ -78,7 +82,7 @@ def test_rebacktest_on_saved_predictions_skips_training(first_run, tmp_path):
                                       "--param", "band=0.001", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert f"predictions: reused from {folder}" in result.output
-    (new,) = list(tmp_path.iterdir())
+    (new,) = _runs(tmp_path)
     old_pred = pd.read_csv(folder / "predictions.csv")
     assert pd.read_csv(new / "predictions.csv").equals(old_pred)
     metrics = json.loads((new / "metrics.json").read_text())

@@ -22,6 +22,9 @@ from .forecast import Predictions
 from .strategy import BuyAndHold, LongFlat, PredictionFeed, PredictionStrategy
 
 
+HISTORY = 252  # bars of price history before the first predicted day, for indicator warm-up
+
+
 @dataclass
 class BacktestResult:
     """Daily results of one strategy on the out-of-sample days."""
@@ -76,8 +79,14 @@ def check_params(cls: type[PredictionStrategy], params: dict[str, Any]) -> None:
 
 def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,
              strategy: type[PredictionStrategy] = LongFlat, *, cash: float = 100_000.0,
-             commission: float = 10.0, slippage: float = 0.0, **params: Any) -> BacktestResult:
-    """Run ``strategy`` on the days that have a prediction; costs in basis points."""
+             commission: float = 10.0, slippage: float = 0.0, history: int = HISTORY,
+             **params: Any) -> BacktestResult:
+    """Run ``strategy`` on the days that have a prediction; costs in basis points.
+
+    The feed starts up to ``history`` bars before the first predicted day, with NaN predictions there,
+    so indicators built in a strategy's ``__init__`` (a 200-day average, say) are warm when trading
+    starts. The base class never trades on a NaN prediction; results cover the predicted days only.
+    """
     frame = prices.frame if isinstance(prices, PriceData) else prices
     pred = _prediction_series(predictions)
     if not (isinstance(strategy, type) and issubclass(strategy, PredictionStrategy)):
@@ -89,8 +98,10 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
                         "use the price data the predictions were made on")
     if len(pred) < 2:
         raise DataError("need at least two days with predictions to backtest")
-    feed_frame = frame.loc[pred.index, ["open", "high", "low", "close", "volume"]].copy()
-    feed_frame["prediction"] = pred.to_numpy(dtype="float64")
+    first = frame.index.get_loc(pred.index[0])
+    feed_frame = frame.loc[frame.index[max(0, first - history)]: pred.index[-1],
+                           ["open", "high", "low", "close", "volume"]].copy()
+    feed_frame["prediction"] = pred.astype("float64").reindex(feed_frame.index)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro.adddata(PredictionFeed(dataname=feed_frame))
     cerebro.addstrategy(strategy, **params)
@@ -111,13 +122,15 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     equity = pd.Series([r[0] for r in rows], index=index, name="equity")
     equity = equity.reindex(feed_frame.index).fillna(float(cash))  # bars before the strategy's minperiod
     weights = pd.Series([r[1] for r in rows], index=index, name="weight").reindex(feed_frame.index).fillna(0.0)
-    returns = equity.pct_change().fillna(0.0).rename("returns")
     dates = feed_frame.index
+    days = pred.index
+    equity, weights = equity.loc[days], weights.loc[days]  # history bars only warm indicators up
+    returns = equity.pct_change().fillna(0.0).rename("returns")
     trades = pd.DataFrame(strat.fills, columns=["bar", "action", "size", "price", "value", "commission"])
     trades.insert(0, "date", dates[trades.pop("bar").to_numpy(dtype=np.int64)] if len(trades) else pd.DatetimeIndex([]))
     rejected = pd.DataFrame(strat.order_log, columns=["bar", "status", "size"])
     rejected.insert(0, "date", dates[rejected.pop("bar").to_numpy(dtype=np.int64)] if len(rejected) else pd.DatetimeIndex([]))
-    decisions = pd.Series([r[2] for r in rows], index=index, name="decision").reindex(feed_frame.index)
+    decisions = pd.Series([r[2] for r in rows], index=index, name="decision").reindex(feed_frame.index).loc[days]
     recorder = strat.analyzers.recorder
     orders = pd.DataFrame(recorder.orders, columns=["bar", "size"])
     orders.insert(0, "date", dates[orders.pop("bar").to_numpy(dtype=np.int64)] if len(orders) else pd.DatetimeIndex([]))
