@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from .config import FIELD_HELP, Config, load_toml, make_config
-from .errors import LstmtradeError
+from .errors import Interrupted, LstmtradeError
 
 _DEFAULTS = Config()
 _OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str}
@@ -31,6 +31,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:
+            click.echo(f"\n{exc}", err=True)
+            ctx.exit(130)
         except LstmtradeError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
@@ -132,7 +135,9 @@ def cli() -> None:
 @click.option("--predictions", type=click.Path(),
               help="Skip training: backtest the saved predictions of an earlier run "
                    "(its folder or predictions.csv) with the strategy and costs given here.")
-def backtest(config_file, param_pairs, out, quiet, verbose, predictions, **options) -> None:
+@click.option("--resume", type=click.Path(file_okay=False),
+              help="Continue an interrupted run folder with its saved settings; finished folds are reused.")
+def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume, **options) -> None:
     """Walk-forward LSTM forecast, backtest against buy-and-hold, and write a run folder.
 
     With no options it runs on the bundled MSFT sample (2000-2013) with the defaults shown below and
@@ -159,7 +164,7 @@ def backtest(config_file, param_pairs, out, quiet, verbose, predictions, **optio
     else:
         from .pipeline import run
 
-        result = run(config, out=out, progress=console)
+        result = run(config, out=out, progress=console, resume=resume)
     console.summary(result)
 
 

@@ -67,6 +67,7 @@ class Config:
     slippage: float = 0.0  # basis points added to the fill price against you
     cash: float = 100_000.0
     baselines: bool = True  # also run the cheap baseline forecasters
+    cache: bool = True  # reuse folds trained before with the same rows and settings
 
     def __post_init__(self) -> None:
         _check(self)
@@ -117,6 +118,7 @@ FIELD_HELP: dict[str, str] = {
     "slippage": "Slippage in basis points of price, against each fill.",
     "cash": "Starting cash.",
     "baselines": "Also run the baseline forecasters (zero, persistence, linear) for comparison.",
+    "cache": "Reuse folds trained before with the same rows and settings (stored under OUT/.cache).",
 }
 
 

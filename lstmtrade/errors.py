@@ -23,3 +23,12 @@ class StrategyError(LstmtradeError):
 
 class ModelFileError(LstmtradeError):
     """A saved model file that is not ours, is damaged or is from an incompatible version."""
+
+
+class Interrupted(LstmtradeError):
+    """The user pressed Ctrl-C; finished folds are saved and the run can be resumed."""
+
+    def __init__(self, folder: object = None):
+        self.folder = folder
+        hint = f"; finished folds are saved: resume with  lstmtrade backtest --resume {folder}" if folder else ""
+        super().__init__(f"interrupted{hint}")

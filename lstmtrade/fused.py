@@ -35,6 +35,7 @@ uses this engine exactly when :func:`unsupported` returns ``None`` for the confi
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -208,31 +209,60 @@ class StackedAdam:
         self.lr = lr
         self.exp_avg = torch.zeros_like(flat)
         self.exp_avg_sq = torch.zeros_like(flat)
-        self.steps = [0] * flat.shape[0]
+        self.steps = torch.zeros(flat.shape[0], dtype=torch.float64)
 
-    def step(self, flat: torch.Tensor, grad: torch.Tensor, lo: int, hi: int) -> None:
-        """Update fold rows lo..hi-1 only (the others keep weights, moments and step count)."""
-        p, g = flat[lo:hi], grad
-        m, v = self.exp_avg[lo:hi], self.exp_avg_sq[lo:hi]
-        for k in range(lo, hi):
-            self.steps[k] += 1
-        steps = torch.tensor(self.steps[lo:hi], dtype=torch.float64)
+    def step(self, flat: torch.Tensor, grad: torch.Tensor, live: torch.Tensor) -> None:
+        """Update the rows where ``live`` is true; the others keep weights, moments and step count.
+
+        Every row is computed and the result selected with ``where``, so the arithmetic of a row never
+        depends on which other rows are live (fixed shapes: bit-identical results).
+        """
+        self.steps += live.double()
+        steps = self.steps.clamp_min(1.0)
         step_size = (self.lr / (1 - BETA1 ** steps)).to(flat)[:, None]
         bc2_sqrt = (1 - BETA2 ** steps).sqrt().to(flat)[:, None]
-        m.lerp_(g, 1 - BETA1)
-        v.mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
+        m = torch.lerp(self.exp_avg, grad, 1 - BETA1)
+        v = (self.exp_avg_sq * BETA2).addcmul_(grad, grad, value=1 - BETA2)
         denom = (v.sqrt() / bc2_sqrt).add_(EPS)
-        p.addcdiv_(m * step_size, denom, value=-1.0)
+        p = flat - (m * step_size) / denom
+        mask = live.to(flat.device)[:, None]
+        self.exp_avg.copy_(torch.where(mask, m, self.exp_avg))
+        self.exp_avg_sq.copy_(torch.where(mask, v, self.exp_avg_sq))
+        flat.copy_(torch.where(mask, p, flat))
+
+
+GROUP = 8  # folds trained together; fixed so that a fold's arithmetic never depends on how many follow
 
 
 def fit_folds(nets: Sequence[torch.nn.Module], xs: Sequence[torch.Tensor], ys: Sequence[torch.Tensor],
               settings: TrainSettings, seeds: Sequence[int],
-              on_epoch: FusedEpochCallback | None = None) -> list[TrainHistory]:
+              on_epoch: FusedEpochCallback | None = None, group: int = GROUP) -> list[TrainHistory]:
     """Train single-layer LSTMRegressors ``nets[k]`` on ``(xs[k], ys[k])`` together, in place.
 
     Equivalent, fold by fold, to ``train.fit(nets[k], xs[k], ys[k], None, None, settings, seeds[k])``
     without early stopping: ``settings.epochs`` epochs of seeded batch order and Adam.
+
+    Folds are trained in consecutive groups of ``group`` (the last group padded with dummy folds), and
+    every step computes the whole group with inactive folds masked. Tensor shapes therefore depend only
+    on the settings, never on the number of folds, so adding data (more folds) leaves the earlier folds'
+    models bit-identical: the look-ahead guarantee holds for this engine too.
     """
+    histories: list[TrainHistory] = []
+    for lo in range(0, len(nets), group):
+        real = len(nets[lo: lo + group])
+        pad = group - real
+        g_nets = list(nets[lo: lo + group]) + [copy.deepcopy(nets[lo]) for _ in range(pad)]
+        g_xs = list(xs[lo: lo + group]) + [xs[lo][:1] * 0 for _ in range(pad)]
+        g_ys = list(ys[lo: lo + group]) + [ys[lo][:1] * 0 for _ in range(pad)]
+        g_seeds = list(seeds[lo: lo + group]) + [0] * pad
+        cb = None
+        if on_epoch is not None:
+            cb = lambda e, n, losses, real=real: on_epoch(e, n, losses[:real])  # noqa: E731
+        histories.extend(_fit_group(g_nets, g_xs, g_ys, settings, g_seeds, cb)[:real])
+    return histories
+
+
+def _fit_group(nets, xs, ys, settings: TrainSettings, seeds, on_epoch) -> list[TrainHistory]:
     K = len(nets)
     device = xs[0].device
     flat, layout = stack_nets(nets)
@@ -247,8 +277,9 @@ def fit_folds(nets: Sequence[torch.nn.Module], xs: Sequence[torch.Tensor], ys: S
         x_all[k, : sizes[k]] = xs[k]
         y_all[k, : sizes[k]] = ys[k]
     generators = [torch.Generator().manual_seed(s) for s in seeds]
-    batches = [-(-n // B) for n in sizes]
-    n_steps = max(batches)
+    batches = torch.tensor([-(-n // B) for n in sizes])
+    n_steps = int(batches.max())
+    rows = torch.arange(K, device=device)[:, None]
     histories = [TrainHistory() for _ in range(K)]
     for epoch in range(1, settings.epochs + 1):
         # per-fold batch index table (K, steps, B), padded with row 0 at zero weight
@@ -260,22 +291,14 @@ def fit_folds(nets: Sequence[torch.nn.Module], xs: Sequence[torch.Tensor], ys: S
         index, weight = index.view(K, n_steps, B), weight.view(K, n_steps, B).to(device)
         totals = torch.zeros(K, dtype=torch.float64)
         for s in range(n_steps):
-            active = [k for k in range(K) if batches[k] > s]
-            lo, hi = active[0], active[-1] + 1  # a contiguous range; any inactive fold inside is masked
-            idx = index[lo:hi, s].to(device)
-            w = weight[lo:hi, s]
+            live = batches > s
+            idx = index[:, s].to(device)
+            w = weight[:, s]
             count = w.sum(-1).clamp_min(1.0)
-            rows = torch.arange(lo, hi, device=device)[:, None]
             xb, yb = x_all[rows, idx], y_all[rows, idx]
-            losses, grad = fused_grads(flat[lo:hi], layout, xb, yb, w, count, settings.loss)
-            live = [k for k in range(lo, hi) if batches[k] > s]
-            if len(live) == hi - lo:
-                adam.step(flat, grad, lo, hi)
-            else:  # masked folds inside the range: step the live ones one by one
-                for k in live:
-                    adam.step(flat, grad[k - lo: k - lo + 1], k, k + 1)
-            totals[lo:hi] += (losses.double() * count.double()).cpu() * (torch.tensor(
-                [batches[k] > s for k in range(lo, hi)], dtype=torch.float64))
+            losses, grad = fused_grads(flat, layout, xb, yb, w, count, settings.loss)
+            adam.step(flat, grad, live)
+            totals += (losses.double() * count.double()).cpu() * live.double()
         epoch_losses = [float(totals[k]) / sizes[k] for k in range(K)]
         for k in range(K):
             histories[k].train_loss.append(epoch_losses[k])

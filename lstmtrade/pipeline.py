@@ -22,7 +22,9 @@ import pandas as pd
 
 from . import __version__
 from .backtesting import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
+from .cache import FoldCache
 from .config import Config, make_config, to_toml
+from .errors import ConfigError, Interrupted
 from .data import PriceData, load_prices
 from .evaluate import breakeven_bps, forecast_metrics, performance, significance
 from .features import build_target, warmup
@@ -58,12 +60,15 @@ class RunResult:
 
 def run(config: Config | None = None, *, strategy: str | type | None = None, prices: PriceData | None = None,
         out: str | Path = "reports", write: bool = True, progress: Progress | None = None,
-        **settings: Any) -> RunResult:
+        resume: str | Path | None = None, **settings: Any) -> RunResult:
     """Walk-forward forecast, backtest against buy-and-hold, and (if ``write``) a run folder.
 
     ``settings`` are :class:`~lstmtrade.config.Config` fields (``lookback=30, epochs=10, ...``) applied on
-    top of ``config``; ``strategy`` is a class or anything ``--strategy`` accepts.
+    top of ``config``; ``strategy`` is a class or anything ``--strategy`` accepts. ``resume`` continues an
+    unfinished run folder with its own saved config (finished folds come from the fold cache).
     """
+    if resume is not None:
+        config, strategy, out = _resume_settings(Path(resume))
     emit = progress or (lambda event: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -73,14 +78,23 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
     timings["data"] = time.perf_counter() - t0
     preflight(prices, config)
-    folder = new_run_dir(out, f"{prices.name}-{config.model}") if write else None
+    if resume is not None:
+        folder = Path(resume)
+    else:
+        folder = new_run_dir(out, f"{prices.name}-{config.model}") if write else None
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
-    if folder:
+    if folder and resume is None:
         write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
                                                                   params=params)))
+    cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
     t0 = time.perf_counter()
-    predictions = walk_forward_predict(prices, config, progress)
+    try:
+        predictions = walk_forward_predict(prices, config, progress, cache=cache)
+    except KeyboardInterrupt:
+        raise Interrupted(folder if cache is not None else None) from None
     timings["forecast"] = time.perf_counter() - t0
+    if cache is not None and cache.hits:
+        emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds)})
     result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
     return result
 
@@ -121,6 +135,19 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
     result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
                      extra={"predictions_from": str(source_dir) if source_dir else None}, out=out)
     return result
+
+
+def _resume_settings(folder: Path) -> tuple[Config, str, Path]:
+    """Config, strategy and output root of an unfinished run folder."""
+    from .config import load_toml
+
+    if not (folder / "config.toml").exists():
+        raise ConfigError(f"--resume {folder}: not a run folder (no config.toml)")
+    if (folder / "metrics.json").exists():
+        raise ConfigError(f"--resume {folder}: that run already finished (metrics.json exists)")
+    saved = load_toml(folder / "config.toml")
+    strategy = saved.get("strategy", Config().strategy)
+    return make_config(**saved), strategy, folder.parent
 
 
 def preflight(prices: PriceData, config: Config) -> None:

@@ -22,7 +22,7 @@ def first_run(tmp_path_factory):
 
 
 def _runs(root):
-    return sorted(p for p in root.iterdir() if p.is_dir())
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def test_run_folder_is_complete(first_run):
