@@ -45,7 +45,11 @@ def _echo_err(text: str, quiet: bool) -> None:
 @click.option("--model-out", "model_out", required=True, type=click.Path(dir_okay=False),
               help="Where to write the model file (e.g. model.pt).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the path of the model file.")
-def train(config_file, param_pairs, ticker, refresh, model_out, quiet, **options) -> None:
+@click.option("--as-scheduled", "scheduled", is_flag=True,
+              help="Train the fold the backtest's schedule uses on the last bar (retrained every "
+                   "--retrain-every bars) instead of all rows up to the last bar: signals then equal the "
+                   "backtest's predictions on every day of that fold.")
+def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled, **options) -> None:
     """Train the configured LSTM on all history up to the last bar and save it as one model file.
 
     The model is trained exactly as the backtest's fold starting at the last bar would be (same
@@ -69,7 +73,7 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, **options
         elif event["event"] == "epoch":
             _echo_err(f"  epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
 
-    trained = train_final(prices, config, progress=None if quiet else progress)
+    trained = train_final(prices, config, progress=None if quiet else progress, scheduled=scheduled)
     path = trained.save(model_out)
     if quiet:
         click.echo(str(path))

@@ -64,8 +64,13 @@ class TrainedModel:
         return LoadedModel(None, meta, self.config, self.fitted)
 
 
-def final_fold(n_bars: int, config: Config) -> Fold:
-    """The fold geometry the backtest would use for a fold whose first test day is the last bar."""
+def final_fold(n_bars: int, config: Config, scheduled: bool = False) -> Fold:
+    """The fold geometry the backtest would use for a fold whose first test day is the last bar.
+
+    With ``scheduled``, the fold the backtest's schedule is actually using on the last bar: the latest
+    fold, trained at its scheduled retrain date, so the signal equals the backtest's prediction on every
+    day of that fold (the last backtested day included).
+    """
     first_row = warmup(config.features)
     s0 = first_row + config.min_train
     last = n_bars - 1
@@ -75,18 +80,21 @@ def final_fold(n_bars: int, config: Config) -> Fold:
     splitter = WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback,
                            config.val_fraction if config.early_stopping_active else 0.0)
     k = (last - s0) // config.retrain_every
-    return splitter._fold(k, last, first_row + config.lookback - 1, n_bars)
+    start = s0 + k * config.retrain_every if scheduled else last
+    return splitter._fold(k, start, first_row + config.lookback - 1, n_bars)
 
 
-def train_final(prices: PriceData, config: Config, progress: Progress | None = None) -> TrainedModel:
-    """Train the configured LSTM on all of ``prices`` as the backtest fold starting at its last bar would be."""
+def train_final(prices: PriceData, config: Config, progress: Progress | None = None,
+                scheduled: bool = False) -> TrainedModel:
+    """Train the configured LSTM on all of ``prices`` as the backtest fold starting at its last bar would be
+    (``scheduled``: as the backtest's latest scheduled fold was; see :func:`final_fold`)."""
     from .forecast import FoldData, _LSTM, fit_lstm_fold
 
     if config.model != "lstm":
         raise ConfigError(f"--model {config.model}: train saves LSTM models only (use --model lstm)")
     frame = prices.frame
     n = len(frame)
-    fold = final_fold(n, config)
+    fold = final_fold(n, config, scheduled)
     features = build_features(frame, config.features).to_numpy()
     target = build_target(frame).to_numpy()
     data = FoldData(fold, features, target, config.lookback)

@@ -96,3 +96,25 @@ def test_two_fresh_processes_write_identical_predictions(tmp_path):
         subprocess.run([sys.executable, "-c", SCRIPT, str(path)], check=True, timeout=300)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert np.isfinite(pd.read_csv(paths[0])["prediction"]).all()
+
+
+def test_an_unexpected_error_prints_one_line_and_keeps_the_traceback_in_a_log(tmp_path, monkeypatch):
+    import re
+
+    import lstmtrade.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(pipeline, "walk_forward_predict", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = CliRunner().invoke(cli, ["backtest", "--end", "2003-12-31", "--min-train", "300",
+                                      "--out", str(tmp_path / "reports"), "-q"])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "simulated bug" in lines[0] and "Traceback" not in result.stderr
+    log = re.search(r"full traceback in (\S+)\)", lines[0]).group(1)
+    assert "RuntimeError: simulated bug" in open(log).read()

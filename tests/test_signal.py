@@ -274,3 +274,32 @@ def test_cli_signal_errors_are_one_line_exit_2(case, model_file, tmp_path):
                                  "--strategy", "LongShort", "--param", "band=0.001", "--max-age", "1", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["params"] == {"band": 0.001}
+
+
+def test_as_scheduled_signal_equals_the_last_backtested_prediction(tmp_path):
+    """The 'done when' of the signals issue: backtest, train, signal --json; the last day matches."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from lstmtrade.cli import cli
+
+    args = ["--end", "2003-09-30", "--min-train", "300", "--retrain-every", "100", "--epochs", "2",
+            "--lookback", "10", "--hidden", "8", "--threads", "1"]
+    runner = CliRunner()
+    bt = runner.invoke(cli, ["backtest", *args, "--no-baselines", "--out", str(tmp_path / "r"), "-q"])
+    assert bt.exit_code == 0, bt.output
+    predictions = pd.read_csv(next((tmp_path / "r").glob("*/predictions.csv")), index_col="date")
+    model = tmp_path / "m.pt"
+    tr = runner.invoke(cli, ["train", *args, "--as-scheduled", "--model-out", str(model), "-q"])
+    assert tr.exit_code == 0, tr.output
+    data = tmp_path / "cut.csv"
+    import lstmtrade
+
+    lstmtrade.load_prices(end="2003-09-30").frame.rename_axis("Date").to_csv(data)
+    sig = runner.invoke(cli, ["signal", "--model", str(model), "--data", str(data), "--json"])
+    assert sig.exit_code == 0, sig.output
+    payload = json.loads(sig.stdout)
+    assert payload["last_date"].startswith("2003-09-30")
+    assert payload["prediction"] == pytest.approx(predictions["prediction"].iloc[-1], rel=1e-6, abs=1e-12)
