@@ -23,7 +23,7 @@ from .errors import StrategyError
 
 def load_strategy(spec: str | type) -> type:
     """The strategy class named by ``spec`` (a class passes through after a check)."""
-    from .strategy import BUILTINS, PredictionStrategy
+    from .strategy import BUILTINS
 
     if isinstance(spec, type):
         return _check_class(spec, spec.__name__)

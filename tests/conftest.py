@@ -22,3 +22,17 @@ def prices():
 @pytest.fixture()
 def tiny():
     return Config(**TINY)
+
+
+@pytest.fixture(scope="session")
+def msft():
+    """MSFT 2000-03-01..2004-12-31, for strategy tests."""
+    return load_prices("sample:MSFT", end="2004-12-31")
+
+
+@pytest.fixture(scope="session")
+def preds(msft):
+    """Instant persistence-forecast predictions on ``msft`` (no training)."""
+    from lstmtrade.forecast import walk_forward_predict
+
+    return walk_forward_predict(msft, Config(min_train=300, retrain_every=63), model="persistence")

@@ -8,23 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmtrade import Config, PredictionStrategy, load_prices, walk_forward_predict
+from lstmtrade import PredictionStrategy
 from lstmtrade.backtesting import backtest, strategy_params
 from lstmtrade.loader import describe, load_strategy, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "strategies"
 FILES = sorted(p for p in FOLDER.glob("*.py") if not p.name.startswith("_"))
-
-
-@pytest.fixture(scope="module")
-def msft():
-    return load_prices("sample:MSFT", end="2004-12-31")
-
-
-@pytest.fixture(scope="module")
-def preds(msft):
-    return walk_forward_predict(msft, Config(min_train=300, retrain_every=63), model="persistence")
 
 
 def _load(name: str) -> type:

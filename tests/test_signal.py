@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from lstmtrade.artifact import FORMAT_VERSION, load_model, save_model
+from lstmtrade.artifact import FORMAT_VERSION, load_model
 from lstmtrade.cli import cli
 from lstmtrade.cli_signal import data_group, signal_cmd, train
 from lstmtrade.config import Config

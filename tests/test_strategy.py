@@ -5,21 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmtrade import BuyAndHold, Config, LongFlat, LongShort, PredictionStrategy, Proportional, VolTarget
-from lstmtrade import load_prices, walk_forward_predict
+from lstmtrade import BuyAndHold, LongFlat, LongShort, PredictionStrategy, Proportional, VolTarget
 from lstmtrade.backtesting import backtest
 
 COMMISSION = 10.0  # bps, the backtest default
-
-
-@pytest.fixture(scope="module")
-def msft():
-    return load_prices("sample:MSFT", end="2004-12-31")
-
-
-@pytest.fixture(scope="module")
-def preds(msft):
-    return walk_forward_predict(msft, Config(min_train=300, retrain_every=63), model="persistence")
 
 
 def synthetic(closes, opens=None, start="2020-01-01") -> pd.DataFrame:
