@@ -21,7 +21,7 @@ import numpy as np
 
 # Settings that do not change a fold's predictions (rows are hashed directly, so data/start/end too).
 NOT_TRAINING = {"data", "start", "end", "strategy", "threshold", "params", "commission", "slippage", "cash",
-                "baselines", "jobs", "cache"}
+                "baselines", "jobs", "cache", "save_models"}
 
 
 def _torch_version() -> str:

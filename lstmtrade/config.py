@@ -68,6 +68,7 @@ class Config:
     cash: float = 100_000.0
     baselines: bool = True  # also run the cheap baseline forecasters
     cache: bool = True  # reuse folds trained before with the same rows and settings
+    save_models: bool = False  # also save each fold's trained LSTM in the run folder
 
     def __post_init__(self) -> None:
         _check(self)
@@ -119,6 +120,7 @@ FIELD_HELP: dict[str, str] = {
     "cash": "Starting cash.",
     "baselines": "Also run the baseline forecasters (zero, persistence, linear) for comparison.",
     "cache": "Reuse folds trained before with the same rows and settings (stored under OUT/.cache).",
+    "save_models": "Also save each fold's trained LSTM as RUN/folds/fold-NNN.pt (the format `train` writes).",
 }
 
 

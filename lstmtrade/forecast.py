@@ -27,6 +27,7 @@ from .splits import Fold, WalkForward
 
 Progress = Callable[[dict], None]  # receives {"event": "start"|"fold"|"epoch", ...}
 
+FLOAT_FORMAT = "%.17g"  # predictions round-trip exactly through CSV
 RIDGE_ALPHA = 1.0  # ridge penalty per training row, on standardised features
 
 
@@ -43,7 +44,7 @@ class Predictions:
         return self.frame["prediction"]
 
     def to_csv(self, path: str | Path) -> None:
-        self.frame.reset_index().to_csv(path, index=False, float_format="%.10g", date_format="%Y-%m-%d")
+        self.frame.reset_index().to_csv(path, index=False, float_format=FLOAT_FORMAT, date_format="%Y-%m-%d")
 
     @classmethod
     def read_csv(cls, path: str | Path) -> "Predictions":
@@ -77,12 +78,14 @@ class FoldData:
 
 
 def walk_forward_predict(prices: PriceData, config: Config, progress: Progress | None = None,
-                         model: str | None = None, cache: Any = None) -> Predictions:
+                         model: str | None = None, cache: Any = None, fold_dir: Path | None = None) -> Predictions:
     """Predict every out-of-sample day with the forecaster ``model`` (default ``config.model``).
 
     ``cache`` (a :class:`lstmtrade.cache.FoldCache`) skips folds trained before with the same rows and
     settings, and stores each new fold as soon as it finishes. ``config.jobs > 1`` trains LSTM folds in
-    that many worker processes with one torch thread each.
+    that many worker processes with one torch thread each. ``fold_dir`` receives each fold's predictions
+    (``fold-NNN.csv``) as soon as the fold finishes, and its model (``fold-NNN.pt``) when
+    ``config.save_models``; every file is written atomically.
     """
     model = model or config.model
     frame = prices.frame
@@ -103,6 +106,9 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     fold_ids = np.empty(len(preds), dtype=np.int64)
     reports: dict[int, dict] = {}
     for fold, values, info, seconds in _fold_results(datas, config, model, progress, cache):
+        fitted = info.pop("_fitted", None)
+        if fold_dir is not None:
+            _save_fold(fold_dir, fold, frame.index, values, y_all, fitted, config, prices)
         preds[fold.test.start - offset: fold.test.stop - offset] = values
         fold_ids[fold.test.start - offset: fold.test.stop - offset] = fold.index
         reports[fold.index] = {"fold": fold.index, **_fold_dates(frame.index, fold), **info,
@@ -113,6 +119,21 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     out = pd.DataFrame({"prediction": preds, "target": y_all[offset: folds[-1].test.stop], "fold": fold_ids},
                        index=index)
     return Predictions(out, model, [reports[k] for k in sorted(reports)])
+
+
+def _save_fold(folder: Path, fold: Fold, index: pd.DatetimeIndex, values: np.ndarray, target: np.ndarray,
+               fitted: Any, config: Config, prices: PriceData) -> None:
+    from .report import atomic_write
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = np.asarray(fold.test)
+    frame = pd.DataFrame({"prediction": values, "target": target[rows]}, index=index[rows].rename("date"))
+    atomic_write(folder / f"fold-{fold.index:03d}.csv",
+                 lambda tmp: frame.to_csv(tmp, float_format=FLOAT_FORMAT, date_format="%Y-%m-%d"))
+    if fitted is not None:
+        from .artifact import save_model
+
+        save_model(folder / f"fold-{fold.index:03d}.pt", fitted, config, prices, index[(fold.val or fold.fit).stop - 1])
 
 
 def _fold_results(datas: list[FoldData], config: Config, model: str, progress: Progress | None, cache: Any):
@@ -141,7 +162,7 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
 
     def done(data: FoldData, values, info):
         if data.fold.index in keys:
-            cache.put(keys[data.fold.index], values, info)
+            cache.put(keys[data.fold.index], values, {k: v for k, v in info.items() if not k.startswith("_")})
         return values, info
 
     if parallel:
@@ -351,13 +372,16 @@ class _LSTM:
             on_epoch = lambda e, n, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
                                                     "epochs": n, "loss": loss})
         fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
-        return fitted.predict(data.features, fold.test), _LSTM.info(fitted.history)
+        return fitted.predict(data.features, fold.test), _LSTM.info(fitted, config)
 
     @staticmethod
-    def info(history) -> dict:
+    def info(fitted: FittedFold, config: Config) -> dict:
+        history = fitted.history
         info = {"epochs_run": history.epochs_run, "best_epoch": history.best_epoch}
         if history.val_loss:
             info["best_val_loss"] = round(min(history.val_loss), 6)
+        if config.save_models:
+            info["_fitted"] = fitted  # taken out and saved by walk_forward_predict, never cached
         return info
 
     @staticmethod
@@ -385,7 +409,7 @@ class _LSTM:
         rows = np.array([len(p[1]) for p in prepared], dtype=float)
         for data, p, history, share in zip(datas, prepared, histories, seconds * rows / rows.sum()):
             fitted = FittedFold(p[0], p[5], p[6], p[7], data.lookback, history)
-            yield fitted.predict(data.features, data.fold.test), _LSTM.info(history), float(share)
+            yield fitted.predict(data.features, data.fold.test), _LSTM.info(fitted, config), float(share)
 
 
 FORECASTERS = {"lstm": _LSTM, "linear": _Ridge, "persistence": _Persistence, "zero": _Zero}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 LEDGER = "trials.jsonl"
-NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache"}
+NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models"}
 
 
 def trial_key(config: dict[str, Any], strategy: str, params: dict[str, Any]) -> str:

@@ -89,7 +89,8 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
     t0 = time.perf_counter()
     try:
-        predictions = walk_forward_predict(prices, config, progress, cache=cache)
+        predictions = walk_forward_predict(prices, config, progress, cache=cache,
+                                           fold_dir=folder / "folds" if folder is not None else None)
     except KeyboardInterrupt:
         raise Interrupted(folder if cache is not None else None) from None
     timings["forecast"] = time.perf_counter() - t0

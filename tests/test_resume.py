@@ -50,6 +50,10 @@ def test_interrupted_run_resumes_to_the_same_predictions(prices, tiny, tmp_path)
         lstmtrade.run(tiny, prices=prices, out=tmp_path / "b", progress=stop_after_three)
     folder = info.value.folder
     assert (folder / "config.toml").exists() and not (folder / "metrics.json").exists()
+    saved = sorted((folder / "folds").glob("fold-*.csv"))  # each finished fold, written as it finished
+    assert [p.name for p in saved] == ["fold-000.csv", "fold-001.csv", "fold-002.csv"]
+    first = pd.read_csv(saved[0], index_col="date", parse_dates=True)
+    np.testing.assert_array_equal(first["prediction"], whole.predictions.frame["prediction"].loc[first.index])
     events = []
     resumed = lstmtrade.run(resume=folder, prices=prices, progress=events.append)
     assert resumed.folder == folder and (folder / "metrics.json").exists()
@@ -118,3 +122,15 @@ def test_an_unexpected_error_prints_one_line_and_keeps_the_traceback_in_a_log(tm
     assert len(lines) == 1 and "simulated bug" in lines[0] and "Traceback" not in result.stderr
     log = re.search(r"full traceback in (\S+)\)", lines[0]).group(1)
     assert "RuntimeError: simulated bug" in open(log).read()
+
+
+def test_save_models_writes_each_fold_model_that_reproduces_its_predictions(prices, tiny, tmp_path):
+    from lstmtrade.artifact import load_model
+
+    result = lstmtrade.run(tiny.replace(save_models=True), prices=prices, out=tmp_path)
+    models = sorted((result.folder / "folds").glob("fold-*.pt"))
+    assert len(models) == len(result.predictions.folds)
+    last = load_model(models[-1])
+    frame = result.predictions.frame
+    day, value = last.predict_last(prices)
+    assert day == frame.index[-1] and value == pytest.approx(frame["prediction"].iloc[-1], rel=1e-9)
