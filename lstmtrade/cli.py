@@ -156,11 +156,9 @@ def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume,
 
         # Settings the user typed win; everything else comes from the earlier run's config.toml.
         given = {k: v for k, v in options.items() if v is not None}
-        base = None
-        if config_file:
-            base = config
-        result = rebacktest(predictions, base, out=out, progress=console, **given,
-                            **({"params": config.params} if param_pairs else {}))
+        if param_pairs:
+            given["params"] = config.params
+        result = rebacktest(predictions, config if config_file else None, out=out, progress=console, **given)
     else:
         from .pipeline import run
 

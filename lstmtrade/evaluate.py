@@ -1,11 +1,13 @@
-"""Performance and forecast-skill statistics, computed here (not by QuantStats) so they are cheap,
-documented and testable. All functions take plain pandas/numpy inputs and return floats or dicts."""
+"""Performance, forecast skill, significance and costs of a run, computed here (not by QuantStats) so they
+are cheap, documented and testable. The statistical formulas live in :mod:`lstmtrade.stats`."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pandas as pd
+
+from . import stats
 
 PERIODS = 252  # trading days per year
 
@@ -25,29 +27,6 @@ def performance(returns: pd.Series) -> dict[str, float]:
             "volatility": std * math.sqrt(PERIODS), "max_drawdown": drawdown, "n_days": n}
 
 
-def hit_rate(prediction: pd.Series, target: pd.Series) -> float:
-    """Share of days where the forecast's sign matches the realised target's (zeros on either side skipped)."""
-    p, t = _aligned(prediction, target)
-    mask = (p != 0) & (t != 0)
-    return float((np.sign(p[mask]) == np.sign(t[mask])).mean()) if mask.any() else float("nan")
-
-
-def forecast_skill(prediction: pd.Series, target: pd.Series) -> dict[str, float]:
-    """n, hit_rate, ic (Pearson), mse, mse_zero over the days whose target is known."""
-    p, t = _aligned(prediction, target)
-    n = len(p)
-    constant = n < 2 or np.std(p) == 0 or np.std(t) == 0
-    ic = float("nan") if constant else float(np.corrcoef(p, t)[0, 1])
-    return {"n": n, "hit_rate": hit_rate(prediction, target), "ic": ic,
-            "mse": float(np.mean((p - t) ** 2)) if n else float("nan"),
-            "mse_zero": float(np.mean(t ** 2)) if n else float("nan")}
-
-
-def _aligned(prediction: pd.Series, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    frame = pd.concat([pd.Series(prediction, name="p"), pd.Series(target, name="t")], axis=1).dropna()
-    return frame["p"].to_numpy(dtype="float64"), frame["t"].to_numpy(dtype="float64")
-
-
 # --- skill, significance and costs (the formulas live in stats.py) --------------------------------
 
 def forecast_metrics(frame: pd.DataFrame, target_full: pd.Series) -> tuple[dict, pd.DataFrame]:
@@ -56,8 +35,6 @@ def forecast_metrics(frame: pd.DataFrame, target_full: pd.Series) -> tuple[dict,
     ``target_full`` is the target on every bar, so the out-of-sample R² benchmark (the expanding mean of
     targets known at each day) can use the history before the first out-of-sample day.
     """
-    from . import stats
-
     history = stats.expanding_mean_forecast(target_full).reindex(frame.index)
     overall = stats.forecast_report(frame["prediction"], frame["target"], history_mean=history)
     folds = stats.per_fold(frame["prediction"], frame["target"], frame["fold"], history_mean=history)
@@ -86,8 +63,6 @@ def breakeven_bps(strategy, benchmark, commission: float, cash: float) -> float 
 
     0.0: no edge even without costs; None: the edge survives 200 bps (see stats.breakeven_cost).
     """
-    from . import stats
-
     turn_s = turnover(strategy.returns, strategy.equity, strategy.trades, cash)
     turn_b = turnover(benchmark.returns, benchmark.equity, benchmark.trades, cash)
 
@@ -101,8 +76,6 @@ def breakeven_bps(strategy, benchmark, commission: float, cash: float) -> float 
 
 def significance(returns: pd.Series, trial_sharpes: list[float]) -> dict:
     """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes."""
-    from . import stats
-
     n_trials = max(1, len(trial_sharpes))
     variance = float(np.var(trial_sharpes, ddof=1)) if len(trial_sharpes) >= 2 else None
     return {"psr": stats.probabilistic_sharpe_ratio(returns, 0.0),

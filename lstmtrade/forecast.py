@@ -355,8 +355,9 @@ class _LSTM:
     def setup(config: Config):
         import torch
 
-        from .train import TrainSettings, resolve_device
+        from .train import TrainSettings, resolve_device, seed_everything
 
+        seed_everything(config.seed)  # each fold still draws from its own generators (train.fold_seed)
         if config.threads:
             torch.set_num_threads(config.threads)
         settings = TrainSettings(config.epochs, config.batch_size, config.lr, config.loss,

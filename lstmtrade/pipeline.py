@@ -69,23 +69,15 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     """
     if resume is not None:
         config, strategy, out = _resume_settings(Path(resume))
-    emit = progress or (lambda event: None)
-    timings: dict[str, float] = {}
     started = time.perf_counter()
-    config = make_config(config, **settings) if settings or config is None else config
-    cls, params = resolve_strategy(config, strategy)
-    t0 = time.perf_counter()
-    prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
-    timings["data"] = time.perf_counter() - t0
+    config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
     preflight(prices, config)
     if resume is not None:
         folder = Path(resume)
     else:
-        folder = new_run_dir(out, f"{prices.name}-{config.model}") if write else None
+        folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params) if write else None
+    emit = progress or (lambda event: None)
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
-    if folder and resume is None:
-        write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
-                                                                  params=params)))
     cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
     t0 = time.perf_counter()
     try:
@@ -96,8 +88,7 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     timings["forecast"] = time.perf_counter() - t0
     if cache is not None and cache.hits:
         emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds)})
-    result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
-    return result
+    return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
 
 
 def rebacktest(predictions: str | Path | Predictions, config: Config | None = None, *,
@@ -105,10 +96,8 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
                write: bool = True, progress: Progress | None = None, **settings: Any) -> RunResult:
     """Backtest and report on saved predictions (a run folder or predictions.csv) without retraining.
 
-    The price data defaults to the source named in that run's ``metrics.json``/``config.toml``.
+    Settings not given default to that run's ``config.toml`` (data source included), except its strategy.
     """
-    emit = progress or (lambda event: None)
-    timings: dict[str, float] = {}
     started = time.perf_counter()
     source_dir = None
     if not isinstance(predictions, Predictions):
@@ -116,37 +105,50 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
         source_dir = path if path.is_dir() else path.parent
         predictions = Predictions.read_csv(path)
     if config is None and source_dir is not None and (source_dir / "config.toml").exists():
-        from .config import load_toml
-
-        saved = load_toml(source_dir / "config.toml")
-        saved.pop("params", None), saved.pop("strategy", None)
+        saved = _saved_settings(source_dir)
+        saved.pop("params", None)
+        saved.pop("strategy", None)
         config = make_config(**saved)
+    config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
+    timings["forecast"] = 0.0
+    folder = _new_run(out, f"{prices.name}-{config.model}-rebacktest", config, strategy, params) if write else None
+    emit = progress or (lambda event: None)
+    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
+          "predictions_from": str(source_dir) if source_dir else "memory"})
+    return _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
+                   extra={"predictions_from": str(source_dir) if source_dir else None}, out=out)
+
+
+def _prepare(config: Config | None, settings: dict, strategy: str | type | None, prices: PriceData | None):
+    """Resolve the config, the strategy and its params, and load the prices (timed)."""
     config = make_config(config, **settings) if settings or config is None else config
     cls, params = resolve_strategy(config, strategy)
     t0 = time.perf_counter()
     prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
-    timings["data"] = time.perf_counter() - t0
-    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
-          "predictions_from": str(source_dir) if source_dir else "memory"})
-    timings["forecast"] = 0.0
-    folder = new_run_dir(out, f"{prices.name}-{config.model}-rebacktest") if write else None
-    if folder:
-        write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
-                                                                  params=params)))
-    result = _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
-                     extra={"predictions_from": str(source_dir) if source_dir else None}, out=out)
-    return result
+    return config, cls, params, prices, {"data": time.perf_counter() - t0}
+
+
+def _new_run(out: str | Path, name: str, config: Config, strategy: str | type | None, params: dict) -> Path:
+    """A fresh run folder holding the fully resolved config.toml."""
+    folder = new_run_dir(out, name)
+    write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
+                                                              params=params)))
+    return folder
+
+
+def _saved_settings(folder: Path) -> dict[str, Any]:
+    from .config import load_toml
+
+    return load_toml(folder / "config.toml")
 
 
 def _resume_settings(folder: Path) -> tuple[Config, str, Path]:
     """Config, strategy and output root of an unfinished run folder."""
-    from .config import load_toml
-
     if not (folder / "config.toml").exists():
         raise ConfigError(f"--resume {folder}: not a run folder (no config.toml)")
     if (folder / "metrics.json").exists():
         raise ConfigError(f"--resume {folder}: that run already finished (metrics.json exists)")
-    saved = load_toml(folder / "config.toml")
+    saved = _saved_settings(folder)
     strategy = saved.get("strategy", Config().strategy)
     return make_config(**saved), strategy, folder.parent
 
