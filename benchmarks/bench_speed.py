@@ -1,25 +1,34 @@
-"""Speed benchmark: the reference walk-forward (loop, --jobs 2, fused), the default run, scaling, --help.
+"""Speed benchmark: the reference walk-forward (native, loop, --jobs), darts, the default run, scaling, --help.
 
 Usage::
 
-    python benchmarks/bench_speed.py            # everything (about 4 minutes on 2 cores)
-    python benchmarks/bench_speed.py --quick    # small smoke version (seconds)
-    python benchmarks/bench_speed.py --skip-loop --skip-default --skip-scaling --threads 1
+    python benchmarks/bench_speed.py                       # everything but darts and fused (about 3 min)
+    python benchmarks/bench_speed.py --darts-python /tmp/dartsvenv/bin/python   # with darts, same run
+    python benchmarks/bench_speed.py --quick               # small smoke version (seconds)
+
+darts lives in its own environment (its dependencies would pin this one)::
+
+    python -m venv /tmp/dartsvenv
+    /tmp/dartsvenv/bin/pip install torch==2.13.0 "darts[torch]==0.48.1"
 
 Sections:
 
 (a) reference workload (the GitHub issue): bundled MSFT, features ("logret",), lookback 30, one LSTM
     layer of 32 units + linear head, MSE, Adam 1e-3, batch 64, exactly 10 epochs per fold, no early
     stopping, expanding window, min_train 756, retrain every 126 bars (2,513 predictions, 20 folds),
-    with ``engine=loop``, ``engine=loop`` with ``jobs=2`` (two processes, one thread each) and
-    ``engine=fused``: seconds, predictions, folds, out-of-sample MSE over the
-    zero-forecast MSE, hit rate, achieved GFLOP/s and the float32 512x512 matmul GFLOP/s of this process.
+    trained by the native engine (jobs 1 and one per core), the loop engine (jobs 1, and 2 worker
+    processes) and, with ``--fused``, the fused engine: seconds, predictions, folds, out-of-sample MSE
+    over the zero-forecast MSE, hit rate, achieved GFLOP/s and the float32 512x512 matmul GFLOP/s of
+    this process. Seconds cover :func:`walk_forward_predict`: features, training and prediction.
 
     FLOP count (matmuls only; elementwise gate math is not counted)::
 
         per sample per time step, forward = 2 * (F * 4H + H * 4H)   (input and recurrent projections)
         training FLOPs = 3 * forward * T * sum over folds of n_fit_k * epochs   (backward ~ 2x forward)
 
+(d) darts' ``RNNModel(model="LSTM")`` ``historical_forecasts(retrain=126)`` on the same schedule
+    (``benchmarks/darts_reference.py``), in this process when darts imports here, else with
+    ``--darts-python``; then darts' seconds over lstmtrade's and the two MSE ratios side by side.
 (b) the default ``lstmtrade.run(write=True, out=tmpdir)`` on the bundled sample: every stage's seconds
     (``metrics["timings"]``: data, forecast, backtest, report, total).
 (c) cost vs bars on synthetic random-walk OHLCV (1k, 2k, 4k, 8k bars) with the reference settings and
@@ -27,8 +36,6 @@ Sections:
     (seconds per 1,000 bars about constant). With the default expanding window the training samples
     themselves grow quadratically with bars; the table also shows seconds per 1,000 training samples.
 (e) ``lstmtrade --help`` wall time in a fresh process (heavy libraries are imported only when needed).
-(d) darts' ``RNNModel(model="LSTM")`` ``historical_forecasts(retrain=126)`` on the same schedule when
-    darts is importable, and the ratio; otherwise it says how to install darts in a separate venv.
 
 Timings are printed, never asserted.
 """
@@ -45,7 +52,7 @@ import torch
 import lstmtrade
 from lstmtrade.config import Config
 from lstmtrade.data import load_prices
-from lstmtrade.forecast import resolve_engine, walk_forward_predict
+from lstmtrade.forecast import resolve_engine, resolve_jobs, walk_forward_predict
 
 REFERENCE = dict(features=("logret",), lookback=30, hidden=32, layers=1, epochs=10, batch_size=64, lr=1e-3,
                  retrain_every=126, min_train=756, early_stopping=False)
@@ -109,27 +116,34 @@ def table(rows: list[dict], title: str) -> None:
         print("  ".join(fmt(r.get(k, "")).rjust(w) for k, w in zip(keys, widths)))
 
 
-def run_darts(prices, config: Config) -> float | None:
-    try:
-        from darts import TimeSeries
-        from darts.models import RNNModel
-    except ImportError:
-        print("\n== (d) darts: skipped (not importable). To compare, install it in a separate venv:\n"
-              "   python -m venv /tmp/dartsvenv && /tmp/dartsvenv/bin/pip install darts==0.48.1 torch==2.13.0 "
-              "&& /tmp/dartsvenv/bin/pip install -e . && /tmp/dartsvenv/bin/python benchmarks/bench_speed.py")
+def run_darts(args, config: Config, end: str | None) -> dict | None:
+    """darts on the reference schedule: ``{"seconds", "predictions", "mse", "mse_zero", "hit"}`` or None."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("darts_reference.py")
+    csv = Path(lstmtrade.__file__).parent / "samples" / "MSFT.csv.gz"
+    python = args.darts_python
+    if python is None:
+        import importlib.util
+
+        if importlib.util.find_spec("darts") is None:
+            print("\n== (d) darts: skipped (not importable here and no --darts-python). See this script's "
+                  "docstring for a darts environment.")
+            return None
+        python = sys.executable
+    cmd = [python, str(script), "--csv", str(csv), "--lookback", str(config.lookback), "--hidden",
+           str(config.hidden), "--epochs", str(config.epochs), "--batch-size", str(config.batch_size), "--lr",
+           str(config.lr), "--min-train", str(config.min_train), "--retrain-every", str(config.retrain_every)]
+    if end:
+        cmd += ["--end", end]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"\n== (d) darts failed: {done.stderr.strip()[-500:]}")
         return None
-    frame = prices.frame
-    logret = np.log(frame["close"]).diff().dropna().astype(np.float32)
-    series = TimeSeries.from_values(logret.to_numpy())
-    model = RNNModel(model="LSTM", input_chunk_length=config.lookback, training_length=config.lookback,
-                     hidden_dim=config.hidden, n_rnn_layers=config.layers, batch_size=config.batch_size,
-                     n_epochs=config.epochs, optimizer_kwargs={"lr": config.lr}, random_state=config.seed,
-                     pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False,
-                                        "enable_model_summary": False, "logger": False})
-    t0 = time.perf_counter()
-    model.historical_forecasts(series, start=config.min_train, forecast_horizon=1, retrain=config.retrain_every,
-                               last_points_only=True, verbose=False)
-    return time.perf_counter() - t0
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -137,9 +151,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke version (short data, 2 epochs)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--skip-loop", action="store_true", help="skip the (slow) loop engine in (a)")
+    parser.add_argument("--fused", action="store_true", help="also time the fused engine in (a) (slow on CPUs)")
     parser.add_argument("--skip-default", action="store_true", help="skip (b) the default run")
     parser.add_argument("--skip-scaling", action="store_true", help="skip (c) cost vs bars")
     parser.add_argument("--skip-darts", action="store_true", help="skip (d) darts")
+    parser.add_argument("--darts-python", help="python of an environment with darts, to run (d) there")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,16 +168,40 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 512x512 matmul: {peak:.1f} GFLOP/s")
 
     rows = []
-    variants = [("loop", 1), ("loop", 2), ("fused", 1)]
-    for engine, jobs in (variants[2:] if args.skip_loop else variants):
-        row = reference(prices, Config(**settings, engine=engine, jobs=jobs), peak)
-        rows.append({"engine": engine, "jobs": jobs, **{k: v for k, v in row.items() if k != "engine"}})
+    variants = [("native", 1), ("native", 0)]
+    if not args.skip_loop:
+        variants += [("loop", 1), ("loop", 2)]
+    if args.fused:
+        variants += [("fused", 1)]
+    for engine, jobs in variants:
+        config = Config(**settings, engine=engine, jobs=jobs)
+        row = reference(prices, config, peak)
+        rows.append({"engine": engine, "jobs": resolve_jobs(config, engine, row["folds"]),
+                     **{k: v for k, v in row.items() if k != "engine"}})
     table(rows, "(a) reference workload" + (" (--quick)" if args.quick else ""))
-    base = rows[0]
-    for row in rows[1:]:
+    base = next((r for r in rows if r["engine"] == "loop" and r["jobs"] == 1), rows[0])
+    for row in rows:
+        if row is base:
+            continue
         diff = np.abs(base["_pred"] - row["_pred"]).max() / np.abs(base["_pred"]).max()
         print(f"{row['engine']} jobs={row['jobs']}: {base['seconds'] / row['seconds']:.2f}x the speed of "
               f"{base['engine']} jobs={base['jobs']}; max |difference| / max |prediction| {diff:.2e}")
+    best = min(rows, key=lambda r: r["seconds"])
+
+    if not args.skip_darts:
+        darts = run_darts(args, Config(**settings), "2004-12-31" if args.quick else None)
+        if darts is not None:
+            print(f"\n(d) darts RNNModel(LSTM) historical_forecasts(retrain={settings['retrain_every']}), "
+                  "same schedule, in this run:", end="")
+            table([{"": "darts", "seconds": darts["seconds"], "predictions": darts["predictions"],
+                    "mse/zero": darts["mse"] / darts["mse_zero"], "hit": darts["hit"]},
+                   {"": f"lstmtrade {best['engine']} jobs={best['jobs']}", "seconds": best["seconds"],
+                    "predictions": best["predictions"], "mse/zero": best["mse/zero"], "hit": best["hit"]}],
+                  "darts against lstmtrade's fastest")
+            print(f"darts / lstmtrade time: {darts['seconds'] / best['seconds']:.1f}x (target >= 10x: "
+                  f"{'met' if darts['seconds'] >= 10 * best['seconds'] else 'NOT met'}); MSE/zero "
+                  f"{best['mse/zero']:.4f} vs darts {darts['mse'] / darts['mse_zero']:.4f} "
+                  f"({'no worse' if best['mse/zero'] <= darts['mse'] / darts['mse_zero'] else 'WORSE'})")
 
     if not args.skip_default:
         with tempfile.TemporaryDirectory() as tmp:
@@ -179,7 +219,9 @@ def main() -> None:
             result = walk_forward_predict(p, config)
             seconds = time.perf_counter() - t0
             samples = sum(f["n_fit"] for f in result.folds) * config.epochs
-            scale.append({"bars": n, "folds": len(result.folds), "engine": resolve_engine(config),
+            engine = resolve_engine(config)
+            scale.append({"bars": n, "folds": len(result.folds), "engine": engine,
+                          "jobs": resolve_jobs(config, engine, len(result.folds)),
                           "train samples": samples, "seconds": seconds, "s per 1k bars": 1000 * seconds / n,
                           "s per 1k samples": 1000 * seconds / samples})
         table(scale, "(c) cost vs bars (synthetic random walk, rolling 500-bar window): s per 1k bars ~ constant")
@@ -194,14 +236,6 @@ def main() -> None:
         subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
         help_times.append(time.perf_counter() - t0)
     print(f"\n== (e) lstmtrade --help: {min(help_times):.2f} s (best of 3, fresh process)")
-
-    if not args.skip_darts:
-        darts_s = run_darts(prices, Config(**settings))
-        if darts_s is not None:
-            best = min(rows, key=lambda r: r["seconds"])
-            print(f"\n== (d) darts RNNModel(LSTM) historical_forecasts(retrain={settings['retrain_every']}): "
-                  f"{darts_s:.1f} s; lstmtrade best ({best['engine']}, jobs={best['jobs']}) {best['seconds']:.1f} s; "
-                  f"ratio {darts_s / best['seconds']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ else:  # pragma: no cover
 MODELS = ("lstm", "linear", "persistence", "zero")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
-ENGINES = ("auto", "loop", "fused")
+ENGINES = ("auto", "native", "loop", "fused")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class Config:
     seed: int = 7
     device: str = "cpu"  # cpu | cuda | auto
     threads: int = 0  # torch threads; 0 keeps torch's default
-    engine: str = "auto"  # how LSTM folds are trained: auto | loop | fused
-    jobs: int = 1  # parallel worker processes
+    engine: str = "auto"  # how LSTM folds are trained: auto | native | loop | fused
+    jobs: int = 0  # folds trained at once; 0: one per CPU core with the native engine, else 1
     # --- walk-forward
     min_train: int = 756  # bars of features before the first test day (3 years)
     retrain_every: int = 126  # test days per fold (6 months)
@@ -107,8 +107,10 @@ FIELD_HELP: dict[str, str] = {
     "seed": "Random seed (torch, numpy, random); each fold derives its own from it.",
     "device": "cpu, cuda or auto (cuda when available).",
     "threads": "torch CPU threads; 0 keeps torch's default.",
-    "engine": "How LSTM folds are trained: loop (one fold at a time), fused (all folds at once), auto.",
-    "jobs": "Parallel worker processes (one torch thread each).",
+    "engine": "How LSTM folds are trained: native (C kernel, built on first use), loop (torch), fused (all "
+              "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
+    "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
+            "with loop; 0: one per CPU core with native, 1 with loop.",
     "min_train": "Bars of features before the first out-of-sample day.",
     "retrain_every": "Out-of-sample days per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
@@ -129,15 +131,16 @@ def _fail(name: str, message: str, value: Any) -> None:
 
 
 def _check(c: Config) -> None:
-    for name in ("lookback", "hidden", "layers", "epochs", "batch_size", "patience", "retrain_every", "min_train",
-                 "jobs"):
+    for name in ("lookback", "hidden", "layers", "epochs", "batch_size", "patience", "retrain_every", "min_train"):
         value = getattr(c, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             _fail(name, "must be a whole number >= 1", value)
     if c.train_window is not None and (not isinstance(c.train_window, int) or c.train_window < 1):
         _fail("train_window", "must be a whole number >= 1", c.train_window)
-    if not isinstance(c.threads, int) or c.threads < 0:
-        _fail("threads", "must be a whole number >= 0", c.threads)
+    for name in ("threads", "jobs"):
+        value = getattr(c, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            _fail(name, "must be a whole number >= 0", value)
     for name, low, high in (("dropout", 0.0, 1.0), ("val_fraction", 0.0, 0.9)):
         value = getattr(c, name)
         if not _is_number(value) or not low <= value < high:

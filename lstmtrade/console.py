@@ -8,6 +8,18 @@ from typing import Any
 import click
 
 
+def _engine(config: Any) -> str:
+    """``engine native, 2 folds at a time`` as the run will train (auto and jobs 0 resolved)."""
+    if config.model != "lstm":
+        return "no LSTM"
+    from .forecast import resolve_engine, resolve_jobs
+
+    engine = resolve_engine(config)
+    jobs = resolve_jobs(config, engine)
+    how = "threads" if engine == "native" else "processes"
+    return f"engine {engine}" + (f", {jobs} folds at a time ({how})" if jobs > 1 else "")
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or x != x else f"{x:+.1%}"
 
@@ -99,7 +111,7 @@ class Console:
             self.say(f"model: {config.model}, features {','.join(config.features)}, lookback {config.lookback}, "
                      f"hidden {config.hidden}x{config.layers}, dropout {config.dropout}, {config.loss} loss")
             self.say(f"train: up to {config.epochs} epochs, {stop}, batch {config.batch_size}, lr {config.lr}, "
-                     f"seed {config.seed}, device {config.device}")
+                     f"seed {config.seed}, device {config.device}, {_engine(config)}")
             self.say(f"walk-forward: {window} window, min-train {config.min_train}, "
                      f"retrain every {config.retrain_every} bars")
         params = ", ".join(f"{k}={v}" for k, v in event["params"].items())

@@ -11,6 +11,7 @@ or one of the baselines that go through the identical schedule and scaler discip
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from .splits import Fold, WalkForward
 Progress = Callable[[dict], None]  # receives {"event": "start"|"fold"|"epoch", ...}
 
 FLOAT_FORMAT = "%.17g"  # predictions round-trip exactly through CSV
+_INIT_LOCK = threading.Lock()  # folds trained in threads initialise their nets one at a time
 RIDGE_ALPHA = 1.0  # ridge penalty per training row, on standardised features
 
 
@@ -82,8 +84,8 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     """Predict every out-of-sample day with the forecaster ``model`` (default ``config.model``).
 
     ``cache`` (a :class:`lstmtrade.cache.FoldCache`) skips folds trained before with the same rows and
-    settings, and stores each new fold as soon as it finishes. ``config.jobs > 1`` trains LSTM folds in
-    that many worker processes with one torch thread each. ``fold_dir`` receives each fold's predictions
+    settings, and stores each new fold as soon as it finishes. LSTM folds train ``resolve_jobs`` at a
+    time: in threads with the native engine, else in worker processes with one torch thread each. ``fold_dir`` receives each fold's predictions
     (``fold-NNN.csv``) as soon as the fold finishes, and its model (``fold-NNN.pt``) when
     ``config.save_models``; every file is written atomically.
     """
@@ -139,14 +141,22 @@ def _save_fold(folder: Path, fold: Fold, index: pd.DatetimeIndex, values: np.nda
 def _fold_results(datas: list[FoldData], config: Config, model: str, progress: Progress | None, cache: Any):
     """Yield ``(fold, predictions, info, seconds)`` for every fold: from the cache, or trained."""
     forecaster = FORECASTERS[model]
-    parallel = model == "lstm" and config.jobs > 1
+    engine = resolve_engine(config, model)
+    jobs = resolve_jobs(config, engine, len(datas)) if model == "lstm" else 1
+    threaded = engine == "native" and jobs > 1  # the C kernel releases the GIL: folds in threads
+    parallel = model == "lstm" and jobs > 1 and not threaded
     threads = 1 if parallel else (config.threads or _torch_threads(model))
-    fused = model == "lstm" and not parallel and resolve_engine(config, model) == "fused"
+    fused = model == "lstm" and not parallel and engine == "fused"
     keys: dict[int, str] = {}
     hits: dict[int, tuple] = {}
     if cache is not None and model == "lstm":
+        settings = {**config.to_dict(), "engine": engine}
+        if engine == "native":
+            from .native import kernel_id
+
+            settings["kernel"] = kernel_id()
         for data in datas:
-            keys[data.fold.index] = cache.key(config.to_dict(), model, threads, data.fold, data.features, data.target)
+            keys[data.fold.index] = cache.key(settings, model, threads, data.fold, data.features, data.target)
             hit = cache.get(keys[data.fold.index])
             if hit is not None:
                 hits[data.fold.index] = hit
@@ -166,10 +176,14 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
         return values, info
 
     if parallel:
-        for data, values, info, seconds in _parallel(todo, config):
+        for data, values, info, seconds in _parallel(todo, config, jobs):
             yield (data.fold, *done(data, values, info), seconds)
         return
     state = forecaster.setup(config) if hasattr(forecaster, "setup") else None
+    if threaded:
+        for data, values, info, seconds in _threaded(todo, config, jobs, state, progress):
+            yield (data.fold, *done(data, values, info), seconds)
+        return
     if fused:
         # groups of folds trained at once; then one result per fold as it is predicted
         t0 = time.perf_counter()
@@ -199,13 +213,13 @@ def _worker_fold(data: FoldData, config: Config):
     return values, info, time.perf_counter() - t0
 
 
-def _parallel(datas: list[FoldData], config: Config):
-    """Train folds in ``config.jobs`` processes, largest first; yield results as they finish."""
+def _parallel(datas: list[FoldData], config: Config, jobs: int):
+    """Train folds in ``jobs`` processes, largest first; yield results as they finish."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
-    pool = ProcessPoolExecutor(max_workers=config.jobs, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
     try:
         futures = {pool.submit(_worker_fold, data, config): data
                    for data in sorted(datas, key=lambda d: -len(d.fold.fit))}
@@ -214,6 +228,38 @@ def _parallel(datas: list[FoldData], config: Config):
             yield futures[future], values, info, seconds
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _threaded(datas: list[FoldData], config: Config, jobs: int, state: Any, progress: Progress | None):
+    """Train folds in ``jobs`` threads (native engine), largest first; yield results as they finish.
+
+    Each fold's training is one single-threaded C call that releases the GIL, so threads run folds in
+    parallel without new processes; a fold's result does not depend on which thread trained it.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    lock = threading.Lock()
+
+    def report(event: dict) -> None:
+        with lock:
+            progress(event)
+
+    def one(data: FoldData):
+        t0 = time.perf_counter()
+        values, info = _LSTM.fit_predict(data, config, state, report if progress else None)
+        return values, info, time.perf_counter() - t0
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lstmtrade-fold")
+    finished = False
+    try:
+        futures = {pool.submit(one, data): data for data in sorted(datas, key=lambda d: -len(d.fold.fit))}
+        for future in as_completed(futures):
+            values, info, seconds = future.result()
+            yield futures[future], values, info, seconds
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def _fold_dates(index: pd.DatetimeIndex, fold: Fold) -> dict[str, Any]:
@@ -306,8 +352,9 @@ def prepare_lstm_fold(data: FoldData, config: Config, device: Any):
     x_fit, y_fit_t = tensors(fold.fit)
     x_val, y_val = tensors(fold.val) if len(fold.val) else (None, None)
     seed = fold_seed(config.seed, fold.index)
-    torch.manual_seed(seed)
-    net = LSTMRegressor(x.shape[1], config.hidden, config.layers, config.dropout).to(device)
+    with _INIT_LOCK:  # torch's global generator: one fold's initialisation at a time across threads
+        torch.manual_seed(seed)
+        net = LSTMRegressor(x.shape[1], config.hidden, config.layers, config.dropout).to(device)
     return net, x_fit, y_fit_t, x_val, y_val, scaler, y_mean, y_std, seed
 
 
@@ -316,38 +363,68 @@ def fit_lstm_fold(data: FoldData, config: Config, device: Any = None, settings: 
     """Train the LSTM of one fold on ``data.fold.fit`` (early stopping on ``data.fold.val``).
 
     Deterministic given the config's seed and the fold index: the same rows give the same model.
-    Always the loop engine (:func:`lstmtrade.train.fit`), whatever ``config.engine`` says.
+    Trained by :func:`lstmtrade.train.fit` with the native engine where :func:`resolve_engine` picks it,
+    else the loop engine (``fused`` trains all folds at once, so a single fold uses the loop).
     """
     from .train import fit
 
     if device is None or settings is None:
         device, settings = _LSTM.setup(config)
+    engine = "native" if resolve_engine(config, "lstm") == "native" else "loop"
     net, x_fit, y_fit_t, x_val, y_val, scaler, y_mean, y_std, seed = prepare_lstm_fold(data, config, device)
-    history = fit(net, x_fit, y_fit_t, x_val, y_val, settings, seed, on_epoch)
+    history = fit(net, x_fit, y_fit_t, x_val, y_val, settings, seed, on_epoch, engine)
     return FittedFold(net, scaler, y_mean, y_std, data.lookback, history)
 
 
 def resolve_engine(config: Config, model: str | None = None) -> str:
-    """``loop`` or ``fused`` for this config; ``auto`` is ``loop``.
+    """The engine that trains this config's LSTM folds: ``loop``, ``native`` or ``fused``.
 
-    ``fused`` trains groups of folds at once (:mod:`lstmtrade.fused`): one LSTM layer, no early stopping.
-    On a quiet 2-core CPU it measured slower than the loop (39.5 s against 29.3 s on the reference
-    workload: the loop's ``nn.LSTM`` runs each sequence in one oneDNN kernel, the fused engine issues
-    many small ops per time step), so ``auto`` keeps the loop. ``fused`` on a config it cannot train
-    raises ConfigError.
+    ``auto`` is ``native`` where the C kernel builds on this machine and supports the network (one LSTM
+    layer, hidden size a multiple of 8, on the CPU), else ``loop``. On the reference workload of a
+    2-core CPU the native engine measured about twice as fast as the loop per fold; the fused engine
+    (all folds as one batched torch computation) measured slower than the loop there, so ``auto`` never
+    picks it. Asking for ``native`` or ``fused`` with a config it cannot train raises ConfigError.
     """
     from .errors import ConfigError
-    from .fused import unsupported
 
     model = model or config.model
-    if model != "lstm" or config.engine in ("loop", "auto"):
+    if model != "lstm" or config.engine == "loop":
         return "loop"
-    why = unsupported(config.replace(model=model))
-    if why is None:
-        return "fused"
     if config.engine == "fused":
-        raise ConfigError(f"--engine fused: {why}; use --engine loop or auto")
+        from .fused import unsupported
+
+        why = unsupported(config.replace(model=model))
+        if why:
+            raise ConfigError(f"--engine fused: {why}; use --engine loop or auto")
+        return "fused"
+    from . import native
+
+    why = native.unsupported(config.layers, config.hidden, _device_type(config.device)) or native.unavailable()
+    if why is None:
+        return "native"
+    if config.engine == "native":
+        raise ConfigError(f"--engine native: {why}; use --engine loop or auto")
     return "loop"
+
+
+def resolve_jobs(config: Config, engine: str, folds: int | None = None) -> int:
+    """How many folds train at once: ``config.jobs``, or for 0 one per CPU core with the native engine
+    (threads cost nothing to start) and 1 otherwise (a worker process takes seconds to start)."""
+    import os
+
+    jobs = config.jobs
+    if jobs == 0:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        jobs = cores if engine == "native" else 1
+    return max(1, min(jobs, folds)) if folds else max(1, jobs)
+
+
+def _device_type(name: str) -> str:
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 class _LSTM:

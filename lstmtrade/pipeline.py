@@ -163,6 +163,10 @@ def preflight(prices: PriceData, config: Config) -> None:
         from .train import resolve_device
 
         resolve_device(config.device)
+    if config.model == "lstm":
+        from .forecast import resolve_engine
+
+        resolve_engine(config)  # --engine native/fused on a network it cannot train; builds the kernel
 
 
 def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type, dict[str, Any]]:

@@ -73,30 +73,30 @@ def loss_function(name: str) -> nn.Module:
 
 def fit(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch.Tensor | None,
         y_val: torch.Tensor | None, settings: TrainSettings, seed: int,
-        on_epoch: EpochCallback | None = None) -> TrainHistory:
+        on_epoch: EpochCallback | None = None, engine: str = "loop") -> TrainHistory:
     """Train ``model`` in place; with early stopping, restore the weights of the best validation epoch.
 
-    Shapes: x (N, T, F), y (N,), all on the model's device.
+    Shapes: x (N, T, F), y (N,), all on the model's device. ``engine`` runs each epoch's minibatches:
+    ``loop`` with torch autograd and Adam, ``native`` in the C kernel (:mod:`lstmtrade.native`, one
+    LSTM layer on the CPU). Batch order, initial weights, early stopping and the returned history are
+    the same for both.
     """
     generator = torch.Generator().manual_seed(seed)
-    optimizer = make_adam(model, settings.lr)
     criterion = loss_function(settings.loss)
+    if engine == "native":
+        from .native import NativeTrainer
+
+        run_epoch = NativeTrainer(model, x_fit, y_fit, settings.batch_size, settings.lr, settings.loss).epoch
+    else:
+        run_epoch = _torch_epoch(model, x_fit, y_fit, settings, criterion)
     use_val = settings.early_stopping and x_val is not None and len(x_val) > 0
     history = TrainHistory()
     best, best_state, waited = float("inf"), None, 0
     n = len(x_fit)
     for epoch in range(1, settings.epochs + 1):
         model.train()
-        order = torch.randperm(n, generator=generator).to(x_fit.device)
-        total = 0.0
-        for lo in range(0, n, settings.batch_size):
-            idx = order[lo: lo + settings.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(x_fit[idx]), y_fit[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / n)
+        order = torch.randperm(n, generator=generator)
+        history.train_loss.append(run_epoch(order))
         history.epochs_run = epoch
         if use_val:
             val = evaluate_loss(model, x_val, y_val, criterion)
@@ -115,6 +115,27 @@ def fit(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def _torch_epoch(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, settings: TrainSettings,
+                 criterion: nn.Module) -> Callable[[torch.Tensor], float]:
+    """The loop engine's epoch: minibatches in the given order, an Adam step after each."""
+    optimizer = make_adam(model, settings.lr)
+    n = len(x_fit)
+
+    def run_epoch(order: torch.Tensor) -> float:
+        order = order.to(x_fit.device)
+        total = 0.0
+        for lo in range(0, n, settings.batch_size):
+            idx = order[lo: lo + settings.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(x_fit[idx]), y_fit[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        return total / n
+
+    return run_epoch
 
 
 @torch.no_grad()

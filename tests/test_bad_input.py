@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import lstmtrade.pipeline
 from lstmtrade.cli import cli
@@ -46,7 +46,7 @@ def no_training(monkeypatch):
     monkeypatch.setattr(lstmtrade.pipeline, "walk_forward_predict", tripwire)
 
 
-def backtest(*args: str, out) -> "click.testing.Result":  # noqa: F821
+def backtest(*args: str, out) -> Result:
     return CliRunner().invoke(cli, ["backtest", *args, "--out", str(out)])
 
 

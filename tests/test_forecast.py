@@ -53,7 +53,7 @@ def test_scaler_is_fit_on_training_rows_only(prices, tiny, monkeypatch):
         return original(self, x)
 
     monkeypatch.setattr(StandardScaler, "fit", spy)
-    result = walk_forward_predict(prices, tiny)
+    result = walk_forward_predict(prices, tiny.replace(jobs=1))  # one fold at a time, in order
     feats = build_features(prices.frame, tiny.features).to_numpy()
     index = prices.frame.index
     assert len(seen) == len(result.folds)

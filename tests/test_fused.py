@@ -95,12 +95,22 @@ def test_fused_progress_events(prices):
             assert {"fold", "folds", "fit_start", "test_end", "epochs_run", "best_epoch", "seconds"} <= e.keys()
 
 
-def test_engine_resolution():
-    assert resolve_engine(Config(early_stopping=False)) == "loop"  # auto: the loop measured faster
+def test_engine_resolution(monkeypatch):
+    from lstmtrade import native
+
     assert resolve_engine(Config(early_stopping=False, engine="fused")) == "fused"
-    assert resolve_engine(Config()) == "loop"  # early stopping on by default
-    assert resolve_engine(Config(early_stopping=False, layers=2)) == "loop"
+    assert resolve_engine(Config(early_stopping=False, layers=2)) == "loop"  # native trains one layer
+    assert resolve_engine(Config(hidden=12)) == "loop"  # native needs a multiple of 8
     assert resolve_engine(Config(early_stopping=False, engine="loop")) == "loop"
     assert resolve_engine(Config(early_stopping=False), model="linear") == "loop"
     with pytest.raises(ConfigError):
         resolve_engine(Config(engine="fused"))
+    with pytest.raises(ConfigError, match="--engine native: it trains one LSTM layer"):
+        resolve_engine(Config(engine="native", layers=2))
+    # auto: native where the kernel builds (it does here: CI has a C compiler), else the loop
+    assert native.unavailable() is None
+    assert resolve_engine(Config()) == "native"
+    monkeypatch.setattr(native, "unavailable", lambda: "no C compiler found (cc)")
+    assert resolve_engine(Config()) == "loop"
+    with pytest.raises(ConfigError, match="no C compiler"):
+        resolve_engine(Config(engine="native"))
