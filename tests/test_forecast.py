@@ -13,10 +13,11 @@ def _truncated(prices, end_row):
     return PriceData(prices.frame.iloc[: end_row + 1], prices.source, prices.name)
 
 
-@pytest.mark.parametrize("engine", ["loop", "fused"])
+@pytest.mark.parametrize("engine", ["native", "loop", "fused"])
 def test_predictions_up_to_T_do_not_change_when_data_runs_on(prices, tiny, engine):
+    tiny = tiny.replace(engine=engine, jobs=2 if engine == "native" else 1)  # native: folds in threads
     if engine == "fused":  # all folds trained at once: the fold count itself changes with the data
-        tiny = tiny.replace(engine="fused", early_stopping=False)
+        tiny = tiny.replace(early_stopping=False)
     full = walk_forward_predict(prices, tiny).frame
     for cut in (full.index[5], full.index[150], full.index[-40]):
         end_row = prices.frame.index.get_loc(cut)

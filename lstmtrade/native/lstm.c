@@ -34,16 +34,15 @@ static inline v8f vclamp(v8f x, float lo, float hi) {
     return (v8f)bits;
 }
 
-/* exp(x) for |x| <= 87: x = n ln2 + r with |r| < ln2, degree-8 Taylor polynomial for e^r,
- * 2^n put straight into the exponent bits. Relative error about 1e-7. */
+/* exp(x) for |x| <= 87: x = n ln2 + r with n the nearest integer to x / ln2, so |r| <= ln2 / 2;
+ * degree-6 Taylor polynomial for e^r (relative error below 2e-7), 2^n put straight into the exponent
+ * bits. Rounding adds and subtracts 1.5 * 2^23, which needs IEEE arithmetic (no -ffast-math). */
 static inline v8f vexp(v8f x) {
     x = vclamp(x, -87.0f, 87.0f);
-    v8i n = __builtin_convertvector(x * splat(1.44269504088896341f), v8i); /* truncates toward 0 */
-    v8f nf = __builtin_convertvector(n, v8f);
+    v8f nf = (x * splat(1.44269504088896341f) + splat(12582912.0f)) - splat(12582912.0f);
+    v8i n = __builtin_convertvector(nf, v8i);
     v8f r = (x - nf * splat(0.693145751953125f)) - nf * splat(1.428606765330187e-06f);
-    v8f p = splat(1.0f / 40320.0f);
-    p = p * r + splat(1.0f / 5040.0f);
-    p = p * r + splat(1.0f / 720.0f);
+    v8f p = splat(1.0f / 720.0f);
     p = p * r + splat(1.0f / 120.0f);
     p = p * r + splat(1.0f / 24.0f);
     p = p * r + splat(1.0f / 6.0f);
@@ -57,115 +56,128 @@ static inline v8f vexp(v8f x) {
 static inline v8f vsigmoid(v8f x) { return splat(1.0f) / (splat(1.0f) + vexp(-x)); }
 static inline v8f vtanh(v8f x) { return splat(2.0f) / (splat(1.0f) + vexp(x * splat(-2.0f))) - splat(1.0f); }
 
+/* Register tile: RB rows x CV vectors of 8 columns of C += A B over k in [0, K). RB and CV are
+ * compile-time constants, so the accumulators live in registers. */
+#define TILE(RB, CV)                                                                                   \
+    static inline void tile_##RB##_##CV(int K, const float *A, long ars, long acs, const float *B,    \
+                                        long ldb, float *C, long ldc, int acc) {                       \
+        v8f s[RB][CV];                                                                                 \
+        for (int r = 0; r < RB; r++)                                                                   \
+            for (int c = 0; c < CV; c++) s[r][c] = acc ? LOAD(C + r * ldc + 8 * c) : splat(0);         \
+        for (int k = 0; k < K; k++) {                                                                  \
+            v8f b[CV];                                                                                 \
+            for (int c = 0; c < CV; c++) b[c] = LOAD(B + k * ldb + 8 * c);                             \
+            for (int r = 0; r < RB; r++) {                                                             \
+                v8f a = splat(A[r * ars + k * acs]);                                                   \
+                for (int c = 0; c < CV; c++) s[r][c] += a * b[c];                                      \
+            }                                                                                          \
+        }                                                                                              \
+        for (int r = 0; r < RB; r++)                                                                   \
+            for (int c = 0; c < CV; c++) STORE(C + r * ldc + 8 * c, s[r][c]);                          \
+    }
+TILE(6, 2)
+TILE(4, 2)
+TILE(1, 2)
+TILE(6, 1)
+TILE(4, 1)
+TILE(1, 1)
+
+#define KC 128 /* rows of B per pass, so a pass's slice of B stays in cache */
+
 /* C[M x N] = (acc ? C : 0) + A B with A(i, k) = A[i * ars + k * acs], B row-major (ldb), C row-major
- * (ldc); N a multiple of 8. Register tiles of 4 rows x 16 columns. */
+ * (ldc); N a multiple of 8. */
 static void gemm(int M, int N, int K, const float *A, long ars, long acs, const float *B, long ldb,
                  float *C, long ldc, int acc) {
-    int i = 0;
-    for (; i + 4 <= M; i += 4) {
-        const float *a0 = A + i * ars, *a1 = a0 + ars, *a2 = a1 + ars, *a3 = a2 + ars;
-        float *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-        int j = 0;
-        for (; j + 16 <= N; j += 16) {
-            v8f s00 = splat(0), s01 = splat(0), s10 = splat(0), s11 = splat(0);
-            v8f s20 = splat(0), s21 = splat(0), s30 = splat(0), s31 = splat(0);
-            if (acc) {
-                s00 = LOAD(c0 + j); s01 = LOAD(c0 + j + 8); s10 = LOAD(c1 + j); s11 = LOAD(c1 + j + 8);
-                s20 = LOAD(c2 + j); s21 = LOAD(c2 + j + 8); s30 = LOAD(c3 + j); s31 = LOAD(c3 + j + 8);
-            }
-            const float *b = B + j;
-            for (int k = 0; k < K; k++, b += ldb) {
-                v8f b0 = LOAD(b), b1 = LOAD(b + 8);
-                long o = k * acs;
-                v8f x0 = splat(a0[o]), x1 = splat(a1[o]), x2 = splat(a2[o]), x3 = splat(a3[o]);
-                s00 += x0 * b0; s01 += x0 * b1; s10 += x1 * b0; s11 += x1 * b1;
-                s20 += x2 * b0; s21 += x2 * b1; s30 += x3 * b0; s31 += x3 * b1;
-            }
-            STORE(c0 + j, s00); STORE(c0 + j + 8, s01); STORE(c1 + j, s10); STORE(c1 + j + 8, s11);
-            STORE(c2 + j, s20); STORE(c2 + j + 8, s21); STORE(c3 + j, s30); STORE(c3 + j + 8, s31);
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC, add = acc || k0 > 0;
+        const float *Ak = A + k0 * acs, *Bk = B + k0 * ldb;
+        int i = 0;
+        for (; i + 6 <= M; i += 6) {
+            int j = 0;
+            for (; j + 16 <= N; j += 16) tile_6_2(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
+            for (; j < N; j += 8) tile_6_1(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
         }
-        for (; j < N; j += 8) {
-            v8f s0 = acc ? LOAD(c0 + j) : splat(0), s1 = acc ? LOAD(c1 + j) : splat(0);
-            v8f s2 = acc ? LOAD(c2 + j) : splat(0), s3 = acc ? LOAD(c3 + j) : splat(0);
-            const float *b = B + j;
-            for (int k = 0; k < K; k++, b += ldb) {
-                v8f b0 = LOAD(b);
-                long o = k * acs;
-                s0 += splat(a0[o]) * b0; s1 += splat(a1[o]) * b0;
-                s2 += splat(a2[o]) * b0; s3 += splat(a3[o]) * b0;
-            }
-            STORE(c0 + j, s0); STORE(c1 + j, s1); STORE(c2 + j, s2); STORE(c3 + j, s3);
+        for (; i + 4 <= M; i += 4) {
+            int j = 0;
+            for (; j + 16 <= N; j += 16) tile_4_2(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
+            for (; j < N; j += 8) tile_4_1(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
         }
-    }
-    for (; i < M; i++) {
-        const float *a0 = A + i * ars;
-        float *c0 = C + i * ldc;
-        for (int j = 0; j < N; j += 8) {
-            v8f s0 = acc ? LOAD(c0 + j) : splat(0);
-            const float *b = B + j;
-            for (int k = 0; k < K; k++, b += ldb) s0 += splat(a0[k * acs]) * LOAD(b);
-            STORE(c0 + j, s0);
+        for (; i < M; i++) {
+            int j = 0;
+            for (; j + 16 <= N; j += 16) tile_1_2(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
+            for (; j < N; j += 8) tile_1_1(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
         }
+        if (K == 0) break;
     }
 }
 
 /* Forward and backward over one batch of nb windows; adds the gradient into grad (zeroed by the
- * caller) and returns the batch's mean loss. xb is time-major [T][nb][F]. */
+ * caller) and returns the batch's mean loss. xb is time-major [T][nb][F].
+ *
+ * Each time step's input projection and recurrence are one matrix product: row b of HX[t] holds
+ * [h_{t-1}, x_t] and WT stacks W_hh^T over W_ih^T, so z_t = HX[t] WT (+ biases, added with the gates).
+ * The weight gradients are then one product over all (t, b) rows: HX^T dz. */
 static double batch_grad(const float *params, float *grad, const float *xb, const float *yb, int nb, int T,
                          int F, int H, int loss_kind, float delta, float *work) {
-    const int G = 4 * H, NV = H / 8;
+    const int G = 4 * H, NV = H / 8, K1 = H + F;
+    const long S = (long)nb * K1; /* one time step of HX */
     const float *Wih = params, *Whh = Wih + (long)G * F, *bih = Whh + (long)G * H, *bhh = bih + G;
     const float *wout = bhh + G, *bout = wout + H;
     float *gWih = grad, *gWhh = gWih + (long)G * F, *gbih = gWhh + (long)G * H, *gbhh = gbih + G;
     float *gwout = gbhh + G, *gbout = gwout + H;
 
-    float *WihT = work;                          /* [F][G] */
-    float *WhhT = WihT + (long)F * G;            /* [H][G] */
-    float *Hs = WhhT + (long)H * G;              /* [T+1][nb][H], Hs[0] = 0 */
-    float *Cs = Hs + (long)(T + 1) * nb * H;     /* [T+1][nb][H] */
+    float *WT = work;                            /* [K1][G]: W_hh^T rows, then W_ih^T rows */
+    float *bias = WT + (long)K1 * G;             /* [G] b_ih + b_hh */
+    float *HX = bias + G;                        /* [T+1][nb][K1]: h_{t-1} then x_t */
+    float *Cs = HX + (long)(T + 1) * S;          /* [T+1][nb][H] */
     float *TC = Cs + (long)(T + 1) * nb * H;     /* [T][nb][H] tanh(c_t) */
     float *Z = TC + (long)T * nb * H;            /* [T][nb][G]: activations, then dz in place */
     float *dH = Z + (long)T * nb * G;            /* [nb][H] */
     float *dC = dH + (long)nb * H;               /* [nb][H] */
-    float *gT = dC + (long)nb * H;               /* [max(H, F)][G]: W_hh's or W_ih's gradient, transposed */
-    float *dy = gT + (long)(H > F ? H : F) * G;  /* [nb] */
+    float *gT = dC + (long)nb * H;               /* [K1][G] the weight gradient, transposed */
+    float *dy = gT + (long)K1 * G;               /* [nb] */
 
     for (int j = 0; j < G; j++) {
-        for (int f = 0; f < F; f++) WihT[(long)f * G + j] = Wih[(long)j * F + f];
-        for (int k = 0; k < H; k++) WhhT[(long)k * G + j] = Whh[(long)j * H + k];
+        for (int k = 0; k < H; k++) WT[(long)k * G + j] = Whh[(long)j * H + k];
+        for (int f = 0; f < F; f++) WT[(long)(H + f) * G + j] = Wih[(long)j * F + f];
+        bias[j] = bih[j] + bhh[j];
     }
-    memset(Hs, 0, sizeof(float) * nb * H);
+    for (int t = 0; t <= T; t++)
+        for (int b = 0; b < nb; b++) {
+            float *row = HX + t * S + (long)b * K1;
+            if (t == 0) memset(row, 0, sizeof(float) * H);
+            for (int f = 0; f < F; f++) row[H + f] = t < T ? xb[((long)t * nb + b) * F + f] : 0.0f;
+        }
     memset(Cs, 0, sizeof(float) * nb * H);
 
     /* forward */
     for (int t = 0; t < T; t++) {
         float *z = Z + (long)t * nb * G;
-        for (int b = 0; b < nb; b++)
-            for (int j = 0; j < G; j++) z[(long)b * G + j] = bih[j] + bhh[j];
-        gemm(nb, G, F, xb + (long)t * nb * F, F, 1, WihT, G, z, G, 1);
-        gemm(nb, G, H, Hs + (long)t * nb * H, H, 1, WhhT, G, z, G, 1);
+        gemm(nb, G, K1, HX + t * S, K1, 1, WT, G, z, G, 0);
         const float *cp = Cs + (long)t * nb * H;
-        float *cn = Cs + (long)(t + 1) * nb * H, *hn = Hs + (long)(t + 1) * nb * H, *tc = TC + (long)t * nb * H;
+        float *cn = Cs + (long)(t + 1) * nb * H, *tc = TC + (long)t * nb * H;
         for (int b = 0; b < nb; b++) {
-            float *zb = z + (long)b * G;
+            float *zb = z + (long)b * G, *hn = HX + (t + 1) * S + (long)b * K1;
             for (int v = 0; v < NV; v++) {
                 long o = (long)b * H + 8 * v;
-                v8f i = vsigmoid(LOAD(zb + 8 * v)), f = vsigmoid(LOAD(zb + H + 8 * v));
-                v8f g = vtanh(LOAD(zb + 2 * H + 8 * v)), og = vsigmoid(LOAD(zb + 3 * H + 8 * v));
+                v8f i = vsigmoid(LOAD(zb + 8 * v) + LOAD(bias + 8 * v));
+                v8f f = vsigmoid(LOAD(zb + H + 8 * v) + LOAD(bias + H + 8 * v));
+                v8f g = vtanh(LOAD(zb + 2 * H + 8 * v) + LOAD(bias + 2 * H + 8 * v));
+                v8f og = vsigmoid(LOAD(zb + 3 * H + 8 * v) + LOAD(bias + 3 * H + 8 * v));
                 v8f c = f * LOAD(cp + o) + i * g, th = vtanh(c);
                 STORE(zb + 8 * v, i); STORE(zb + H + 8 * v, f); STORE(zb + 2 * H + 8 * v, g);
                 STORE(zb + 3 * H + 8 * v, og);
-                STORE(cn + o, c); STORE(tc + o, th); STORE(hn + o, og * th);
+                STORE(cn + o, c); STORE(tc + o, th); STORE(hn + 8 * v, og * th);
             }
         }
     }
 
     /* head and loss */
-    const float *hT = Hs + (long)T * nb * H;
     double loss = 0.0;
     for (int b = 0; b < nb; b++) {
+        const float *hT = HX + T * S + (long)b * K1;
         float yhat = bout[0];
-        for (int k = 0; k < H; k++) yhat += wout[k] * hT[(long)b * H + k];
+        for (int k = 0; k < H; k++) yhat += wout[k] * hT[k];
         float d = yhat - yb[b];
         if (loss_kind == 1 && fabsf(d) >= delta) {
             loss += delta * (fabsf(d) - 0.5f * delta);
@@ -174,17 +186,15 @@ static double batch_grad(const float *params, float *grad, const float *xb, cons
             loss += loss_kind == 1 ? 0.5 * d * d : (double)d * d;
             dy[b] = (loss_kind == 1 ? d : 2.0f * d) / nb;
         }
-    }
-    for (int b = 0; b < nb; b++) {
         gbout[0] += dy[b];
         for (int k = 0; k < H; k++) {
-            gwout[k] += dy[b] * hT[(long)b * H + k];
+            gwout[k] += dy[b] * hT[k];
             dH[(long)b * H + k] = dy[b] * wout[k];
         }
     }
     memset(dC, 0, sizeof(float) * nb * H);
 
-    /* backward through time; dz overwrites the activations */
+    /* backward through time; dz overwrites the activations; the bias gradient adds up as it goes */
     for (int t = T - 1; t >= 0; t--) {
         float *z = Z + (long)t * nb * G;
         if (t < T - 1) gemm(nb, H, G, Z + (long)(t + 1) * nb * G, G, 1, Whh, H, dH, H, 0);
@@ -197,35 +207,33 @@ static double batch_grad(const float *params, float *grad, const float *xb, cons
                 v8f og = LOAD(zb + 3 * H + 8 * v), th = LOAD(tc + o), dh = LOAD(dH + o);
                 v8f one = splat(1.0f);
                 v8f dc = LOAD(dC + o) + dh * og * (one - th * th);
-                STORE(zb + 8 * v, dc * g * i * (one - i));
-                STORE(zb + H + 8 * v, dc * LOAD(cp + o) * f * (one - f));
-                STORE(zb + 2 * H + 8 * v, dc * i * (one - g * g));
-                STORE(zb + 3 * H + 8 * v, dh * th * og * (one - og));
+                v8f di = dc * g * i * (one - i), df = dc * LOAD(cp + o) * f * (one - f);
+                v8f dg = dc * i * (one - g * g), dout = dh * th * og * (one - og);
+                STORE(zb + 8 * v, di); STORE(zb + H + 8 * v, df);
+                STORE(zb + 2 * H + 8 * v, dg); STORE(zb + 3 * H + 8 * v, dout);
+                STORE(gbih + 8 * v, LOAD(gbih + 8 * v) + di);
+                STORE(gbih + H + 8 * v, LOAD(gbih + H + 8 * v) + df);
+                STORE(gbih + 2 * H + 8 * v, LOAD(gbih + 2 * H + 8 * v) + dg);
+                STORE(gbih + 3 * H + 8 * v, LOAD(gbih + 3 * H + 8 * v) + dout);
                 STORE(dC + o, dc * f);
             }
         }
     }
-
-    /* weight gradients over all (t, b) rows at once */
-    long R = (long)T * nb;
-    gemm(H, G, (int)R, Hs, 1, H, Z, G, gT, G, 0);
-    for (int j = 0; j < G; j++)
-        for (int k = 0; k < H; k++) gWhh[(long)j * H + k] += gT[(long)k * G + j];
-    gemm(F, G, (int)R, xb, 1, F, Z, G, gT, G, 0);
-    for (int j = 0; j < G; j++)
-        for (int f = 0; f < F; f++) gWih[(long)j * F + f] += gT[(long)f * G + j];
-    for (long r = 0; r < R; r++) {
-        const float *zr = Z + r * G;
-        for (int j = 0; j < G; j++) gbih[j] += zr[j];
-    }
     for (int j = 0; j < G; j++) gbhh[j] = gbih[j];
+
+    /* weight gradients over all (t, b) rows at once: gT = HX[0..T)^T dz */
+    gemm(K1, G, T * nb, HX, 1, K1, Z, G, gT, G, 0);
+    for (int j = 0; j < G; j++) {
+        for (int k = 0; k < H; k++) gWhh[(long)j * H + k] += gT[(long)k * G + j];
+        for (int f = 0; f < F; f++) gWih[(long)j * F + f] += gT[(long)(H + f) * G + j];
+    }
     return nb ? loss / nb : 0.0;
 }
 
 long lt_work_floats(int T, int F, int H, int B) {
-    long G = 4L * H;
-    return F * G + H * G + 2L * (T + 1) * B * H + (long)T * B * H + (long)T * B * G + 2L * B * H
-           + (long)(H > F ? H : F) * G + B;
+    long G = 4L * H, K1 = H + F;
+    return K1 * G + G + (T + 1L) * B * K1 + (T + 1L) * B * H + (long)T * B * H + (long)T * B * G + 2L * B * H
+           + K1 * G + B;
 }
 
 long lt_param_count(int F, int H) { return 4L * H * F + 4L * H * H + 8L * H + H + 1; }
