@@ -7,13 +7,14 @@ from lstmtrade import forecast as forecast_mod
 from lstmtrade.data import PriceData
 from lstmtrade.features import LABEL_REACH, StandardScaler, build_features, warmup
 from lstmtrade.forecast import walk_forward_predict
+from conftest import needs_cc
 
 
 def _truncated(prices, end_row):
     return PriceData(prices.frame.iloc[: end_row + 1], prices.source, prices.name)
 
 
-@pytest.mark.parametrize("engine", ["native", "loop", "fused"])
+@pytest.mark.parametrize("engine", [pytest.param("native", marks=needs_cc), "loop", "fused"])
 def test_predictions_up_to_T_do_not_change_when_data_runs_on(prices, tiny, engine):
     tiny = tiny.replace(engine=engine, jobs=2 if engine == "native" else 1)  # native: folds in threads
     if engine == "fused":  # all folds trained at once: the fold count itself changes with the data

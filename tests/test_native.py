@@ -12,6 +12,7 @@ from lstmtrade.config import Config
 from lstmtrade.forecast import resolve_jobs, walk_forward_predict
 from lstmtrade.model import LSTMRegressor
 from lstmtrade.train import TrainSettings, fit
+from conftest import needs_cc
 
 
 @pytest.fixture()
@@ -31,6 +32,7 @@ def torch_grad(net, x, y, loss):
     return float(value.detach()), torch.cat([p.grad.ravel() for p in native._parameters(net)]).numpy()
 
 
+@needs_cc
 @pytest.mark.parametrize("features,hidden,batch,loss", [
     (1, 32, 64, "mse"),     # the reference shape
     (6, 16, 7, "huber"),    # rows not a multiple of the 4-row tile
@@ -48,6 +50,7 @@ def test_loss_and_gradient_match_autograd(features, hidden, batch, loss):
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
 
 
+@needs_cc
 def test_epochs_match_the_loop_engine():
     """Same initial weights and batch order: after 3 epochs of Adam the weights agree to float rounding."""
     torch.manual_seed(0)
@@ -66,6 +69,7 @@ def test_epochs_match_the_loop_engine():
     assert nets["native_loss"][-1] < nets["native_loss"][0]  # it learns
 
 
+@needs_cc
 def test_early_stopping_restores_the_best_epoch():
     torch.manual_seed(0)
     x, y = torch.randn(200, 10, 1), torch.randn(200)
@@ -80,6 +84,7 @@ def test_early_stopping_restores_the_best_epoch():
     assert best == pytest.approx(min(history.val_loss), rel=1e-5)
 
 
+@needs_cc
 def test_walk_forward_native_matches_loop_and_threads_change_nothing(prices, tiny):
     loop = walk_forward_predict(prices, tiny.replace(engine="loop")).frame["prediction"].to_numpy()
     one = walk_forward_predict(prices, tiny.replace(engine="native", jobs=1)).frame["prediction"].to_numpy()
@@ -95,6 +100,7 @@ def test_jobs_zero_means_one_per_core_with_native_only():
     assert resolve_jobs(Config(jobs=8), "native", folds=2) == 2
 
 
+@needs_cc
 def test_kernel_builds_into_the_kernel_folder(fresh_kernel):
     assert native.unavailable() is None
     built = list(fresh_kernel.glob("lstm-*.so"))
