@@ -2,7 +2,7 @@
 
 Parity with the backtest: for data ending at bar ``T`` (position ``n - 1``), :func:`train_final` trains
 exactly as the walk-forward fold whose first test day is ``T`` would be trained: the same features,
-the same fit/validation rows and purge (``WalkForward._fold``), the same scaler fit on those rows
+the same fit/validation rows and purge (``WalkForward.fold_at``), the same scaler fit on those rows
 only, and the same fold index ``k = (T - s0) // retrain_every`` (so the same per-fold seed), through
 :func:`~lstmtrade.forecast.fit_lstm_fold`. When ``T`` is the first test day of backtest fold ``k``, the
 prediction for ``T`` equals the backtest's prediction for ``T``, bit for bit.
@@ -81,7 +81,7 @@ def final_fold(n_bars: int, config: Config, scheduled: bool = False) -> Fold:
                            config.val_fraction if config.early_stopping_active else 0.0)
     k = (last - s0) // config.retrain_every
     start = s0 + k * config.retrain_every if scheduled else last
-    return splitter._fold(k, start, first_row + config.lookback - 1, n_bars)
+    return splitter.fold_at(k, start, first_row + config.lookback - 1, n_bars)
 
 
 def train_final(prices: PriceData, config: Config, progress: Progress | None = None,

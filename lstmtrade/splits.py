@@ -64,11 +64,13 @@ class WalkForward:
         if self.train_window is not None and self.train_window < MIN_FIT_ROWS + 2 * self.purge:
             raise ConfigError(f"--train-window must be at least {MIN_FIT_ROWS + 2 * self.purge} "
                               f"(got {self.train_window})")
-        folds = [self._fold(k, start, first_fit, n_bars)
+        folds = [self.fold_at(k, start, first_fit, n_bars)
                  for k, start in enumerate(range(s0, n_bars, self.retrain_every))]
         return folds
 
-    def _fold(self, k: int, start: int, first_fit: int, n_bars: int) -> Fold:
+    def fold_at(self, k: int, start: int, first_fit: int, n_bars: int) -> Fold:
+        """Fold ``k`` whose first test row is ``start`` (training rows from ``first_fit`` on); ``split`` uses
+        it for every scheduled fold and ``signal`` for a fold ending at the last bar."""
         test = range(start, min(start + self.retrain_every, n_bars))
         end = start - self.purge  # exclusive end of the training rows
         lo = first_fit if self.train_window is None else max(first_fit, end - self.train_window)
