@@ -5,8 +5,9 @@
  *   z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh,   gates i, f, g, o (torch's order)
  *   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t),  yhat = w_out . h_T + b_out
  * loss MSE (kind 0) or Huber with delta (kind 1), mean over the batch; Adam as torch.optim.Adam
- * (no weight decay, no amsgrad). Single-threaded and deterministic: the same inputs give the same
- * bits. Built and loaded on demand by lstmtrade/native/__init__.py; the hidden size must be a
+ * (no weight decay, no amsgrad). Single-threaded and deterministic: within one build, the same
+ * inputs give the same bits (another compiler, flags or CPU may round differently: -march=native,
+ * fused multiply-adds). Built and loaded on demand by lstmtrade/native/__init__.py; the hidden size must be a
  * multiple of 8.
  *
  * Parameters are one flat float32 array in torch's layout:
@@ -289,7 +290,7 @@ double lt_train_epoch(float *params, float *m, float *v, long *step, const float
             params[p] -= size * m[p] / (sqrtf(v[p]) / c2 + eps);
         }
     }
-    total /= N;
+    total = N > 0 ? total / N : 0.0;
 done:
     free(work);
     free(grad);
