@@ -90,6 +90,8 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     ``config.save_models``; every file is written atomically.
     """
     model = model or config.model
+    if progress is not None:
+        progress = _serialised(progress)  # folds may report from several threads
     frame = prices.frame
     feats = build_features(frame, config.features)
     target = build_target(frame)
@@ -236,18 +238,11 @@ def _threaded(datas: list[FoldData], config: Config, jobs: int, state: Any, prog
     Each fold's training is one single-threaded C call that releases the GIL, so threads run folds in
     parallel without new processes; a fold's result does not depend on which thread trained it.
     """
-    import threading
     from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    lock = threading.Lock()
-
-    def report(event: dict) -> None:
-        with lock:
-            progress(event)
 
     def one(data: FoldData):
         t0 = time.perf_counter()
-        values, info = _LSTM.fit_predict(data, config, state, report if progress else None)
+        values, info = _LSTM.fit_predict(data, config, state, progress)
         return values, info, time.perf_counter() - t0
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lstmtrade-fold")
@@ -260,6 +255,17 @@ def _threaded(datas: list[FoldData], config: Config, jobs: int, state: Any, prog
         finished = True
     finally:
         pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _serialised(progress: Progress) -> Progress:
+    """``progress`` called by one thread at a time."""
+    lock = threading.Lock()
+
+    def report(event: dict) -> None:
+        with lock:
+            progress(event)
+
+    return report
 
 
 def _fold_dates(index: pd.DatetimeIndex, fold: Fold) -> dict[str, Any]:
