@@ -141,3 +141,10 @@ def test_native_refuses_what_it_cannot_train():
     assert result.exit_code == 2
     assert "--engine native: it trains one LSTM layer, not 2" in result.output
     assert "Traceback" not in result.output
+
+
+@needs_cc
+def test_unwritable_kernel_folder_falls_back_to_a_temporary_one(fresh_kernel, monkeypatch):
+    monkeypatch.setenv("LSTMTRADE_KERNEL_DIR", "/proc/lstmtrade-kernels")  # not writable, even for root
+    assert native.unavailable() is None
+    assert "lstmtrade-kernels-" in str(native._load()[0]._name)
