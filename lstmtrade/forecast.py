@@ -85,9 +85,9 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
 
     ``cache`` (a :class:`lstmtrade.cache.FoldCache`) skips folds trained before with the same rows and
     settings, and stores each new fold as soon as it finishes. LSTM folds train ``resolve_jobs`` at a
-    time: in threads with the native engine, else in worker processes with one torch thread each. ``fold_dir`` receives each fold's predictions
-    (``fold-NNN.csv``) as soon as the fold finishes, and its model (``fold-NNN.pt``) when
-    ``config.save_models``; every file is written atomically.
+    time: in threads with the native engine, else in worker processes with one torch thread each.
+    ``fold_dir`` receives each fold's predictions (``fold-NNN.csv``) as soon as the fold finishes, and
+    its model (``fold-NNN.pt``) when ``config.save_models``; every file is written atomically.
     """
     model = model or config.model
     if progress is not None:

@@ -7,14 +7,13 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import shutil  # noqa: E402
 
 from lstmtrade.config import Config  # noqa: E402
 from lstmtrade.data import load_prices  # noqa: E402
+from lstmtrade.native import _compiler  # noqa: E402
 
 # Tests of the native engine need a C compiler (CI has one); elsewhere they skip rather than fail.
-needs_cc = pytest.mark.skipif(shutil.which(os.environ.get("LSTMTRADE_CC") or "cc") is None,
-                              reason="no C compiler for the native kernel")
+needs_cc = pytest.mark.skipif(_compiler() is None, reason="no C compiler for the native kernel")
 
 TINY = dict(min_train=300, retrain_every=100, epochs=2, lookback=10, hidden=8, batch_size=64, baselines=False)
 

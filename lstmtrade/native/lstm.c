@@ -7,8 +7,8 @@
  * loss MSE (kind 0) or Huber with delta (kind 1), mean over the batch; Adam as torch.optim.Adam
  * (no weight decay, no amsgrad). Single-threaded and deterministic: within one build, the same
  * inputs give the same bits (another compiler, flags or CPU may round differently: -march=native,
- * fused multiply-adds). Built and loaded on demand by lstmtrade/native/__init__.py; the hidden size must be a
- * multiple of 8.
+ * fused multiply-adds). Built and loaded on demand by lstmtrade/native/__init__.py; the hidden
+ * size must be a multiple of 8.
  *
  * Parameters are one flat float32 array in torch's layout:
  *   W_ih [4H][F], W_hh [4H][H], b_ih [4H], b_hh [4H], w_out [H], b_out [1]
@@ -86,10 +86,10 @@ TILE(1, 1)
 #define KC 128 /* rows of B per pass, so a pass's slice of B stays in cache */
 
 /* C[M x N] = (acc ? C : 0) + A B with A(i, k) = A[i * ars + k * acs], B row-major (ldb), C row-major
- * (ldc); N a multiple of 8. */
+ * (ldc); N a multiple of 8, K >= 1. */
 static void gemm(int M, int N, int K, const float *A, long ars, long acs, const float *B, long ldb,
                  float *C, long ldc, int acc) {
-    for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+    for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC, add = acc || k0 > 0;
         const float *Ak = A + k0 * acs, *Bk = B + k0 * ldb;
         int i = 0;
@@ -108,18 +108,18 @@ static void gemm(int M, int N, int K, const float *A, long ars, long acs, const 
             for (; j + 16 <= N; j += 16) tile_1_2(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
             for (; j < N; j += 8) tile_1_1(kc, Ak + i * ars, ars, acs, Bk + j, ldb, C + i * ldc + j, ldc, add);
         }
-        if (K == 0) break;
     }
 }
 
-/* Forward and backward over one batch of nb windows; adds the gradient into grad (zeroed by the
- * caller) and returns the batch's mean loss. xb is time-major [T][nb][F].
+/* Forward and backward over the nb windows x[rows[b]] (rows NULL: the first nb) of x [N][T][F] with
+ * targets y[rows[b]]; adds the gradient into grad (zeroed by the caller) and returns the batch's mean
+ * loss.
  *
  * Each time step's input projection and recurrence are one matrix product: row b of HX[t] holds
  * [h_{t-1}, x_t] and WT stacks W_hh^T over W_ih^T, so z_t = HX[t] WT (+ biases, added with the gates).
  * The weight gradients are then one product over all (t, b) rows: HX^T dz. */
-static double batch_grad(const float *params, float *grad, const float *xb, const float *yb, int nb, int T,
-                         int F, int H, int loss_kind, float delta, float *work) {
+static double batch_grad(const float *params, float *grad, const float *x, const float *y, const int64_t *rows,
+                         int nb, int T, int F, int H, int loss_kind, float delta, float *work) {
     const int G = 4 * H, NV = H / 8, K1 = H + F;
     const long S = (long)nb * K1; /* one time step of HX */
     const float *Wih = params, *Whh = Wih + (long)G * F, *bih = Whh + (long)G * H, *bhh = bih + G;
@@ -143,12 +143,12 @@ static double batch_grad(const float *params, float *grad, const float *xb, cons
         for (int f = 0; f < F; f++) WT[(long)(H + f) * G + j] = Wih[(long)j * F + f];
         bias[j] = bih[j] + bhh[j];
     }
-    for (int t = 0; t <= T; t++)
-        for (int b = 0; b < nb; b++) {
-            float *row = HX + t * S + (long)b * K1;
-            if (t == 0) memset(row, 0, sizeof(float) * H);
-            for (int f = 0; f < F; f++) row[H + f] = t < T ? xb[((long)t * nb + b) * F + f] : 0.0f;
-        }
+    for (int b = 0; b < nb; b++) {
+        const float *src = x + (rows ? rows[b] : b) * (long)T * F;
+        memset(HX + (long)b * K1, 0, sizeof(float) * H);
+        for (int t = 0; t <= T; t++)
+            for (int f = 0; f < F; f++) HX[t * S + (long)b * K1 + H + f] = t < T ? src[(long)t * F + f] : 0.0f;
+    }
     memset(Cs, 0, sizeof(float) * nb * H);
 
     /* forward */
@@ -179,7 +179,7 @@ static double batch_grad(const float *params, float *grad, const float *xb, cons
         const float *hT = HX + T * S + (long)b * K1;
         float yhat = bout[0];
         for (int k = 0; k < H; k++) yhat += wout[k] * hT[k];
-        float d = yhat - yb[b];
+        float d = yhat - y[rows ? rows[b] : b];
         if (loss_kind == 1 && fabsf(d) >= delta) {
             loss += delta * (fabsf(d) - 0.5f * delta);
             dy[b] = (d > 0 ? delta : -delta) / nb;
@@ -243,14 +243,7 @@ long lt_param_count(int F, int H) { return 4L * H * F + 4L * H * H + 8L * H + H 
 double lt_loss_grad(const float *params, float *grad, const float *x, const float *y, int nb, int T, int F,
                     int H, int loss_kind, float delta, float *work) {
     memset(grad, 0, sizeof(float) * lt_param_count(F, H));
-    float *xb = malloc(sizeof(float) * (size_t)T * nb * F);
-    if (!xb) return -1.0;
-    for (int b = 0; b < nb; b++)
-        for (int t = 0; t < T; t++)
-            for (int f = 0; f < F; f++) xb[((long)t * nb + b) * F + f] = x[((long)b * T + t) * F + f];
-    double loss = batch_grad(params, grad, xb, y, nb, T, F, H, loss_kind, delta, work);
-    free(xb);
-    return loss;
+    return batch_grad(params, grad, x, y, NULL, nb, T, F, H, loss_kind, delta, work);
 }
 
 /* One epoch: batches of `batch` rows of x [N][T][F] in the given order, an Adam step after each.
@@ -262,24 +255,15 @@ double lt_train_epoch(float *params, float *m, float *v, long *step, const float
     long P = lt_param_count(F, H);
     float *work = malloc(sizeof(float) * (size_t)lt_work_floats(T, F, H, batch));
     float *grad = malloc(sizeof(float) * (size_t)P);
-    float *xb = malloc(sizeof(float) * (size_t)T * batch * F);
-    float *yb = malloc(sizeof(float) * (size_t)batch);
     double total = 0.0;
-    if (!work || !grad || !xb || !yb) {
+    if (!work || !grad) {
         total = -1.0;
         goto done;
     }
     for (long lo = 0; lo < N; lo += batch) {
         int nb = (int)(N - lo < batch ? N - lo : batch);
-        for (int b = 0; b < nb; b++) {
-            long row = order[lo + b];
-            yb[b] = y[row];
-            const float *src = x + row * T * F;
-            for (int t = 0; t < T; t++)
-                for (int f = 0; f < F; f++) xb[((long)t * nb + b) * F + f] = src[(long)t * F + f];
-        }
         memset(grad, 0, sizeof(float) * P);
-        total += batch_grad(params, grad, xb, yb, nb, T, F, H, loss_kind, delta, work) * nb;
+        total += batch_grad(params, grad, x, y, order + lo, nb, T, F, H, loss_kind, delta, work) * nb;
         long s = ++*step;
         float c2 = (float)sqrt(1.0 - pow(beta2, (double)s));
         float size = (float)(lr / (1.0 - pow(beta1, (double)s)));
@@ -294,7 +278,5 @@ double lt_train_epoch(float *params, float *m, float *v, long *step, const float
 done:
     free(work);
     free(grad);
-    free(xb);
-    free(yb);
     return total;
 }
