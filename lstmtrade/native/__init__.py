@@ -118,7 +118,8 @@ def _compile(cc: str, flags: list[str], target: Path) -> str | None:
         done = subprocess.run([cc, *flags, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True,
                               timeout=120)
         if done.returncode != 0:
-            return f"{Path(cc).name} {' '.join(flags)} failed: {(done.stderr or done.stdout).strip()[-300:]}"
+            said = (done.stderr or done.stdout).strip()[-300:] or f"exit status {done.returncode}"
+            return f"{Path(cc).name} {' '.join(flags)} failed: {said}"
         os.replace(tmp, target)
         return None
     except (OSError, subprocess.SubprocessError) as exc:
