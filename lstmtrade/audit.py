@@ -13,16 +13,20 @@ Three checks, each run through the real pipeline (features, walk-forward trainin
 
 A strategy that reads the next bar (``self.data.close[1]``) fails the poisoning check at the first cut
 date, and usually crashes on truncated data: both are reported as FAIL with the offending date.
+
+A universe is audited the same way: every ticker is cut (or poisoned) after T, and predictions,
+decisions, orders and positions are compared per (date, ticker).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from .backtesting import BacktestResult, backtest, buy_and_hold
+from .backtesting import BacktestResult
 from .config import Config
 from .data import PriceData
 from .errors import StrategyError
@@ -49,17 +53,19 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
           cuts: tuple[float, ...] = CUTS, strategy_cuts: int = STRATEGY_CUTS, seed: int = 0,
           progress: Callable[[str], None] | None = None) -> list[Check]:
     """Run the checks and return one :class:`Check` each (see the module docstring)."""
+    from .pipeline import trade
+
     params = params or {}
     say = progress or (lambda text: None)
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
     say("full run")
     full = walk_forward_predict(prices, config)
     try:
-        full_bt = backtest(prices, full, strategy, **costs, **params)
+        full_bt = trade(prices, full, strategy, costs, params)
     except StrategyError as exc:
         return [Check("full run", "FAIL", f"the strategy fails when the data ends ({exc}); "
-                      "reading bars after today raises there", str(prices.frame.index[-1].date()))]
-    days = full.frame.index
+                      "reading bars after today raises there", str(full.frame.index[-1].date()))]
+    days = full.frame.index.unique()
     model_cuts = _cut_dates(days, [int(f * len(days)) for f in cuts])
     checks = []
     say(f"model: retraining on data cut at {', '.join(str(c.date()) for c in model_cuts)}")
@@ -67,16 +73,16 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
         (cut, _truncate(prices, cut)) for cut in model_cuts]))
     say(f"model: retraining with garbage after {model_cuts[0].date()}")
     checks.append(_model_check("future poisoning (model)", full, config, [
-        (model_cuts[0], PriceData(poison_after(prices.frame, model_cuts[0], seed), prices.source, prices.name))]))
+        (model_cuts[0], _poisoned(prices, model_cuts[0], seed))]))
     step = max(1, len(days) // (strategy_cuts + 1))
     strat_cuts = _cut_dates(days, list(range(step, len(days) - 2, step))[:strategy_cuts])
     say(f"strategy: {len(strat_cuts)} cut dates")
     checks.append(_strategy_check("truncation (strategy)", full, full_bt, strategy, params, costs, [
-        (cut, _truncate(prices, cut), full.prediction.loc[:cut]) for cut in strat_cuts]))
+        (cut, _truncate(prices, cut), _replace(full, full.frame.index <= cut)) for cut in strat_cuts]))
     rng = np.random.default_rng(seed)
     checks.append(_strategy_check("future poisoning (strategy)", full, full_bt, strategy, params, costs, [
-        (cut, PriceData(poison_after(prices.frame, cut, seed + i), prices.source, prices.name),
-         full.prediction.where(full.prediction.index <= cut, rng.normal(0, 0.02, len(days))))
+        (cut, _poisoned(prices, cut, seed + i),
+         _replace(full, None, full.prediction.where(full.frame.index <= cut, rng.normal(0, 0.02, len(full.frame)))))
         for i, cut in enumerate(strat_cuts)]))
     say("one-bar delay")
     checks.append(_delay(prices, full, full_bt, strategy, params, costs))
@@ -87,14 +93,49 @@ def _cut_dates(days: pd.DatetimeIndex, positions: list[int]) -> list[pd.Timestam
     return sorted({days[min(len(days) - 3, max(1, p))] for p in positions})
 
 
-def _truncate(prices: PriceData, cut: pd.Timestamp) -> PriceData:
-    return PriceData(prices.frame.loc[:cut], prices.source, prices.name)
+def _each(prices: Any, change: Callable[[pd.DataFrame], pd.DataFrame]) -> Any:
+    """``prices`` with ``change`` applied to its frame, or to every ticker's frame of a universe."""
+    if hasattr(prices, "frame"):
+        return PriceData(change(prices.frame), prices.source, prices.name)
+    changed = {t: PriceData(change(p.frame), p.source, p.name) for t, p in prices.prices.items()}
+    return SimpleNamespace(prices={t: p for t, p in changed.items() if len(p.frame)})
+
+
+def _truncate(prices: Any, cut: pd.Timestamp) -> Any:
+    return _each(prices, lambda frame: frame.loc[:cut])
+
+
+def _poisoned(prices: Any, cut: pd.Timestamp, seed: int) -> Any:
+    return _each(prices, lambda frame: poison_after(frame, cut, seed))
+
+
+def _replace(full: Predictions, keep: np.ndarray | None = None, values: pd.Series | None = None) -> Predictions:
+    """``full`` restricted to the rows ``keep``, or with its predictions replaced by ``values``."""
+    frame = full.frame if keep is None else full.frame[keep]
+    if values is not None:
+        frame = frame.assign(prediction=values.to_numpy())
+    return Predictions(frame, full.model, full.folds)
+
+
+def _keyed(values: pd.Series | pd.DataFrame, predictions: Predictions | None = None) -> pd.Series:
+    """A Series keyed by date, or by (date, ticker) for a universe's predictions or positions."""
+    if isinstance(values, pd.DataFrame):
+        return values.stack(future_stack=True)
+    if predictions is not None and predictions.is_universe:
+        return pd.Series(values.to_numpy(), index=pd.MultiIndex.from_arrays(
+            [predictions.frame.index, predictions.frame["ticker"]]))
+    return values
+
+
+def _upto(series: pd.Series, cut: pd.Timestamp) -> pd.Series:
+    dates = series.index.get_level_values(0) if isinstance(series.index, pd.MultiIndex) else series.index
+    return series[dates <= cut]
 
 
 def _model_check(name: str, full: Predictions, config: Config, variants: list) -> Check:
     for cut, data in variants:
         other = walk_forward_predict(data, config)
-        bad = _first_difference(full.prediction.loc[:cut], other.prediction.loc[:cut])
+        bad = _first_difference(_upto(_keyed(full.prediction, full), cut), _upto(_keyed(other.prediction, other), cut))
         if bad is not None:
             return Check(name, "FAIL", f"predictions up to {cut.date()} changed", bad)
     cuts = ", ".join(str(cut.date()) for cut, _ in variants)
@@ -103,15 +144,20 @@ def _model_check(name: str, full: Predictions, config: Config, variants: list) -
 
 def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
                     costs: dict, variants: list) -> Check:
+    from .pipeline import trade
+
     for cut, data, predictions in variants:
         try:
-            other = backtest(data, predictions, strategy, **costs, **params)
+            other = trade(data, predictions, strategy, costs, params)
         except StrategyError as exc:
             return Check(name, "FAIL", f"the strategy failed on data ending or altered after {cut.date()} "
                          f"({exc}); does it read future bars?", str(cut.date()))
-        for what, a, b in (("decisions", full_bt.decisions, other.decisions),
-                           ("positions", full_bt.weights, other.weights)):
-            bad = _first_difference(a.loc[:cut], b.loc[:cut])
+        portfolio = isinstance(getattr(full_bt, "positions", None), pd.DataFrame) and len(full_bt.positions)
+        pairs = [("decisions", full_bt.decisions, other.decisions)]
+        pairs.append(("positions", full_bt.positions, other.positions) if portfolio
+                     else ("positions", full_bt.weights, other.weights))
+        for what, a, b in pairs:
+            bad = _first_difference(_upto(_keyed(a), cut), _upto(_keyed(b), cut))
             if bad is not None:
                 return Check(name, "FAIL", f"{what} taken up to {cut.date()} changed with the data after it", bad)
         mine = full_bt.orders[full_bt.orders["date"] <= cut].reset_index(drop=True)
@@ -145,14 +191,22 @@ def _first_difference(a: pd.Series, b: pd.Series) -> str | None:
     differs = ~((a == b) | (a.isna() & b.isna()))
     if not differs.any():
         return None
-    return str(differs.index[np.argmax(differs.to_numpy())].date())
+    first = differs.index[np.argmax(differs.to_numpy())]
+    if isinstance(first, tuple):
+        return f"{first[0].date()} ({first[1]})"
+    return str(first.date())
 
 
-def _delay(prices: PriceData, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
+def _delay(prices: Any, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
            costs: dict) -> Check:
-    delayed = full.prediction.shift(1)
-    late = backtest(prices, delayed, strategy, **costs, **params)
-    bench = performance(buy_and_hold(prices, full, **costs).returns)
+    from .pipeline import benchmark, trade
+
+    if full.is_universe:  # each ticker's forecast one of its own bars late
+        delayed = full.frame.groupby("ticker", sort=False)["prediction"].shift(1)
+    else:
+        delayed = full.prediction.shift(1)
+    late = trade(prices, _replace(full, None, delayed), strategy, costs, params)
+    bench = performance(benchmark(prices, full, Config(), costs).returns)
     on_time, one_late = performance(full_bt.returns), performance(late.returns)
     edge = on_time["cagr"] - bench["cagr"]
     edge_late = one_late["cagr"] - bench["cagr"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 # Settings that do not change a fold's predictions (rows are hashed directly, so data/start/end too).
-NOT_TRAINING = {"data", "start", "end", "strategy", "threshold", "params", "commission", "slippage", "cash",
+NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission", "slippage", "cash",
                 "baselines", "jobs", "cache", "save_models"}
 
 
@@ -39,16 +39,22 @@ class FoldCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, settings: dict[str, Any], model: str, threads: int, fold: Any, x: np.ndarray,
-            y: np.ndarray) -> str:
+    def key(self, settings: dict[str, Any], model: str, threads: int, data: Any) -> str:
+        """Hash of what fold ``data`` (a :class:`~lstmtrade.forecasters.FoldData`) depends on."""
+        fold = data.fold
         digest = hashlib.sha256()
         relevant = {k: v for k, v in settings.items() if k not in NOT_TRAINING}
         digest.update(json.dumps({"settings": relevant, "model": model, "threads": threads,
                                   "torch": _torch_version(), "fold": fold.index, "fit": [fold.fit.start, fold.fit.stop],
                                   "val": [fold.val.start, fold.val.stop], "test": [fold.test.start, fold.test.stop]},
                                  sort_keys=True, default=str).encode())
-        digest.update(np.ascontiguousarray(x[: fold.test.stop]).tobytes())
-        digest.update(np.ascontiguousarray(y[: fold.train.stop]).tobytes())
+        for p in data.pieces:  # each ticker's rows: features to the end of its test range, labels of training
+            train_stop = (p.val or p.fit).stop
+            digest.update(json.dumps([p.ticker, [p.fit.start, p.fit.stop], [p.val.start, p.val.stop],
+                                      [p.test.start, p.test.stop]]).encode())
+            digest.update(np.ascontiguousarray(p.features[: max(p.test.stop, train_stop)]).tobytes())
+            digest.update(np.ascontiguousarray(p.label[:train_stop]).tobytes())
+            digest.update(np.ascontiguousarray(p.target[:train_stop]).tobytes())
         return digest.hexdigest()[:32]
 
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:

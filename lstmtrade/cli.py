@@ -22,7 +22,7 @@ from .config import FIELD_HELP, Config, load_toml, make_config
 from .errors import Interrupted, LstmtradeError
 
 _DEFAULTS = Config()
-_OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str}
+_OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str}
 
 
 class _Group(click.Group):
@@ -55,7 +55,8 @@ def _crash_log() -> Path:
     return path
 
 
-_SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding"}
+_SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding",
+          "tickers": "all", "benchmark": "equal-weight buy-and-hold"}
 
 
 def _shown(value: Any, name: str = "") -> str:
@@ -114,7 +115,12 @@ def build_config(config_file: str | None, param_pairs: tuple[str, ...], options:
     if param_pairs:
         from .loader import load_strategy, parse_params
 
-        cls = load_strategy(settings.get("strategy", _DEFAULTS.strategy))
+        from .panel import is_universe
+        from .pipeline import strategy_spec
+
+        universe = settings.get("data") is not None and is_universe(settings["data"])
+        cls = load_strategy(strategy_spec(make_config(**{k: v for k, v in settings.items() if k != "params"}),
+                                          None, universe))
         settings["params"] = {**dict(settings.get("params", {})), **parse_params(cls, param_pairs)}
     return make_config(**settings)
 
@@ -178,12 +184,11 @@ def audit(config_file, param_pairs, out, quiet, verbose, **options) -> None:
     offending date; exits 1 if any check fails. Takes the same options as `backtest`.
     """
     from .audit import audit as run_audit
-    from .data import load_prices
-    from .pipeline import resolve_strategy
+    from .pipeline import is_universe, load_data, resolve_strategy
 
     config = build_config(config_file, param_pairs, options)
-    cls, params = resolve_strategy(config, None)
-    prices = load_prices(config.data, start=config.start, end=config.end)
+    prices = load_data(config)
+    cls, params = resolve_strategy(config, None, universe=is_universe(prices))
     say = (lambda text: None) if quiet else (lambda text: click.echo(f"... {text}", err=True))
     checks = run_audit(prices, config, cls, params, progress=say)
     for check in checks:

@@ -126,7 +126,8 @@ def signal_cmd(model_path, data, ticker, refresh, strategy, param_pairs, as_json
     if param_pairs:
         from .loader import load_strategy, parse_params
 
-        cls = load_strategy(strategy if strategy is not None else model.config.strategy)
+        spec = strategy if strategy is not None else model.config.strategy
+        cls = load_strategy("LongFlat" if spec == "auto" else spec)
         params = parse_params(cls, param_pairs)
     result = signal(model, prices, strategy, params, max_age_days=max_age)
     if as_json:

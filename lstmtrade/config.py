@@ -22,6 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MODELS = ("lstm", "linear", "persistence", "zero")
+TARGETS = ("return", "rank")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
 ENGINES = ("auto", "native", "loop", "fused")
@@ -35,9 +36,13 @@ class Config:
     data: str | None = None  # CSV path or sample:TICKER; None means the bundled MSFT
     start: str | None = None  # first date to use (YYYY-MM-DD)
     end: str | None = None  # last date to use; nothing after it is read
+    tickers: tuple[str, ...] | None = None  # universe: the tickers to use (None: every ticker in --data)
+    strict: bool = False  # universe: refuse the run on any data fault instead of repairing or excluding
+    benchmark: str | None = None  # universe: CSV of an index/ETF to buy and hold instead of equal weight
     # --- features and model
     features: tuple[str, ...] = ("logret", "vol20", "range", "gap", "volz", "rsi14")
     model: str = "lstm"  # lstm | linear | persistence | zero
+    target: str = "return"  # return | rank (the cross-sectional rank of the return; universes only)
     lookback: int = 20  # bars in each input window
     hidden: int = 32  # LSTM hidden units
     layers: int = 1  # stacked LSTM layers
@@ -60,7 +65,7 @@ class Config:
     retrain_every: int = 126  # test days per fold (6 months)
     train_window: int | None = None  # rolling window in bars; None means expanding
     # --- strategy and costs
-    strategy: str = "LongFlat"
+    strategy: str = "auto"  # auto: LongFlat for one ticker, TopK for a universe
     threshold: float = 0.0  # predicted return above which LongFlat goes long
     params: Mapping[str, Any] = field(default_factory=dict)  # extra strategy params
     commission: float = 10.0  # basis points of traded value, each side
@@ -88,11 +93,19 @@ class Config:
 
 
 FIELD_HELP: dict[str, str] = {
-    "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume) or sample:TICKER (AAPL, IBM, MSFT, GOOG, FB).",
+    "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume) or sample:TICKER (AAPL, IBM, MSFT, GOOG, FB); "
+            "a universe: a CSV with a Ticker (or Symbol) column, a folder of one CSV per ticker, or sample:SP500.",
     "start": "First date to use, YYYY-MM-DD.",
     "end": "Last date to use, YYYY-MM-DD; rows after it are never read.",
+    "tickers": "Universe: comma-separated tickers to use (default: all in --data).",
+    "strict": "Universe: refuse the run on any data fault (see data_report.csv) instead of repairing rows or "
+              "excluding tickers.",
+    "benchmark": "Universe: CSV of an index or ETF to buy and hold as the benchmark (default: equal-weight "
+                 "buy-and-hold of the tickers used).",
     "features": "Comma-separated feature names (logret, vol20, range, gap, ret5, volz, rsi14).",
     "model": "Forecaster: lstm, or a baseline: linear (ridge), persistence, zero.",
+    "target": "What the model learns: return (the next open-to-open return) or rank (its cross-sectional "
+              "rank that day, centred on 0; universes only).",
     "lookback": "Bars in each LSTM input window.",
     "hidden": "LSTM hidden units.",
     "layers": "Stacked LSTM layers.",
@@ -114,7 +127,8 @@ FIELD_HELP: dict[str, str] = {
     "min_train": "Bars of features before the first out-of-sample day.",
     "retrain_every": "Out-of-sample days per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
-    "strategy": "Position rule: a built-in name, package.module:Class or path/file.py[:Class].",
+    "strategy": "Position rule: a built-in name, package.module:Class or path/file.py[:Class]; auto: LongFlat "
+                "for one ticker, TopK for a universe.",
     "threshold": "Predicted return above which the default strategy goes long.",
     "params": "Strategy params as name=value.",
     "commission": "Commission in basis points of traded value, per side.",
@@ -155,7 +169,7 @@ def _check(c: Config) -> None:
             _fail(name, "must be a number >= 0 (basis points)", value)
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
-    for name, allowed in (("model", MODELS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES)):
+    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES)):
         value = getattr(c, name)
         if value not in allowed:
             _fail(name, f"must be one of {', '.join(allowed)}", value)
@@ -188,9 +202,13 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
         out["features"] = tuple(part.strip() for part in out["features"].split(",") if part.strip())
     elif "features" in out:
         out["features"] = tuple(out["features"])
-    for name in ("data", "start", "end"):
+    for name in ("data", "start", "end", "benchmark"):
         if name in out and out[name] is not None:
             out[name] = str(out[name])
+    if isinstance(out.get("tickers"), str):
+        out["tickers"] = tuple(t.strip().upper() for t in out["tickers"].split(",") if t.strip()) or None
+    elif out.get("tickers") is not None:
+        out["tickers"] = tuple(str(t).strip().upper() for t in out["tickers"]) or None
     for name in ("dropout", "lr", "val_fraction", "threshold", "commission", "slippage", "cash"):
         if isinstance(out.get(name), int) and not isinstance(out.get(name), bool):
             out[name] = float(out[name])

@@ -24,6 +24,14 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or x != x else f"{x:+.1%}"
 
 
+def _x100(x: float | None) -> float | None:
+    return None if x is None or x != x else x * 100
+
+
+def _x1e4(x: float | None) -> float | None:
+    return None if x is None or x != x else x * 1e4
+
+
 def _num(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
 
@@ -94,12 +102,20 @@ class Console:
 
     def _settings(self, event: dict) -> None:
         prices, config = event["prices"], event["config"]
-        index = prices.frame.index
-        if config.data is None:
-            self.say(f"data: bundled sample {prices.name} (no --data given; try --data sample:AAPL or a CSV)")
+        if hasattr(prices, "frame"):
+            index = prices.frame.index
+            if config.data is None:
+                self.say(f"data: bundled sample {prices.name} (no --data given; try --data sample:AAPL or a CSV)")
+            else:
+                self.say(f"data: {prices.source}")
+            self.say(f"      {len(prices)} bars {index[0].date()}..{index[-1].date()}")
         else:
-            self.say(f"data: {prices.source}")
-        self.say(f"      {len(prices)} bars {index[0].date()}..{index[-1].date()}")
+            index = prices.calendar
+            self.say(f"data: universe {prices.source}: {prices.summary}")
+            self.say(f"      {len(index)} dates {index[0].date()}..{index[-1].date()}; every decision in "
+                     "data_report.csv")
+            if prices.survivorship:
+                self.say(f"caveat: {prices.survivorship}")
         for warning in prices.warnings:
             self.say(f"warning: {warning}")
         if "predictions_from" in event:
@@ -108,7 +124,8 @@ class Console:
             window = f"rolling {config.train_window}" if config.train_window else "expanding"
             stop = (f"early stopping (patience {config.patience}, val {config.val_fraction:.0%})"
                     if config.early_stopping_active else "no early stopping")
-            self.say(f"model: {config.model}, features {','.join(config.features)}, lookback {config.lookback}, "
+            pooled = f"pooled over {len(prices.tickers)} tickers, target {config.target}, " if not hasattr(prices, "frame") else ""
+            self.say(f"model: {config.model}, {pooled}features {','.join(config.features)}, lookback {config.lookback}, "
                      f"hidden {config.hidden}x{config.layers}, dropout {config.dropout}, {config.loss} loss")
             self.say(f"train: up to {config.epochs} epochs, {stop}, batch {config.batch_size}, lr {config.lr}, "
                      f"seed {config.seed}, device {config.device}, {_engine(config)}")
@@ -135,12 +152,26 @@ class Console:
                f"after {result.config.commission:g} bps commission",
                f"{'':16}{bt['strategy'][:12]:>12}{'Buy & hold':>12}"]
         out += [f"{name:16}{x:>12}{y:>12}" for name, x, y in rows]
+        if "universe" in m:
+            u = m["universe"]
+            out[1] = f"{'':16}{bt['strategy'][:12]:>12}{'EW B&H' if not result.config.benchmark else 'Benchmark':>12}"
+            out.append(f"forecast: mean Rank IC {_num(f.get('rank_ic'), 4)} (t {_num(f.get('rank_ic_tstat'), 2)}, "
+                       f"p {_num(f.get('rank_ic_pvalue'), 3)}), IC {_num(f.get('ic'), 4)}, Rank ICIR "
+                       f"{_num(f.get('rank_ic_ir'), 3)}, on {f.get('n_days')} days x {u['traded']} tickers")
+            out.append(f"          hit rate {_num(_x100(f.get('hit_rate')), 1)}% (up-day share "
+                       f"{_num(_x100(f.get('up_share')), 1)}%), top-bottom quantile "
+                       f"{_num(_x1e4(f.get('quantile_spread')), 1)} bps/day (t {_num(f.get('quantile_spread_t'), 2)}), "
+                       f"DM p {_num(f.get('dm_pvalue'), 3)} vs the zero forecast")
+            return self._tail(out, result, m, s, bt, path)
         ratio = f["mse"] / f["mse_zero"] if f["mse_zero"] else float("nan")
         out.append(f"forecast: hit rate {_num(f['hit_rate'] * 100 if f['hit_rate'] == f['hit_rate'] else None, 1)}% "
                    f"on {f['n']} days, IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
         if "dm_pvalue" in f:
             out.append(f"          Spearman IC {_num(f.get('ic_spearman'), 3)}, out-of-sample R2 {_num(f.get('oos_r2'), 4)}, "
                        f"Diebold-Mariano p {_num(f.get('dm_pvalue'), 3)} (vs the zero forecast)")
+        self._tail(out, result, m, s, bt, path)
+
+    def _tail(self, out: list[str], result: Any, m: dict, s: dict, bt: dict, path: Any) -> None:
         out.append(f"trades: {s['trades']}, average exposure {s['exposure']:.0%}, "
                    f"commission paid {s['commission_paid']:,.0f}")
         if m.get("baselines"):

@@ -24,7 +24,7 @@ from . import __version__
 from .backtesting import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
 from .cache import FoldCache
 from .config import Config, make_config, to_toml
-from .errors import ConfigError, Interrupted
+from .errors import ConfigError, DataError, Interrupted
 from .data import PriceData, load_prices
 from .evaluate import breakeven_bps, forecast_metrics, performance, significance
 from .features import build_target, warmup
@@ -75,7 +75,8 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     if resume is not None:
         folder = Path(resume)
     else:
-        folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params) if write else None
+        folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params, cls) if write else None
+    _data_report(prices, config, folder)
     emit = progress or (lambda event: None)
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
     cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
@@ -111,7 +112,9 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
         config = make_config(**saved)
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
     timings["forecast"] = 0.0
-    folder = _new_run(out, f"{prices.name}-{config.model}-rebacktest", config, strategy, params) if write else None
+    folder = (_new_run(out, f"{prices.name}-{config.model}-rebacktest", config, strategy, params, cls)
+              if write else None)
+    _data_report(prices, config, folder)
     emit = progress or (lambda event: None)
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
           "predictions_from": str(source_dir) if source_dir else "memory"})
@@ -122,16 +125,52 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
 def _prepare(config: Config | None, settings: dict, strategy: str | type | None, prices: PriceData | None):
     """Resolve the config, the strategy and its params, and load the prices (timed)."""
     config = make_config(config, **settings) if settings or config is None else config
-    cls, params = resolve_strategy(config, strategy)
     t0 = time.perf_counter()
-    prices = prices if prices is not None else load_prices(config.data, start=config.start, end=config.end)
+    prices = prices if prices is not None else load_data(config)
+    cls, params = resolve_strategy(config, strategy, universe=is_universe(prices))
     return config, cls, params, prices, {"data": time.perf_counter() - t0}
 
 
-def _new_run(out: str | Path, name: str, config: Config, strategy: str | type | None, params: dict) -> Path:
+def is_universe(prices: Any) -> bool:
+    """A universe (several tickers) rather than one ticker's PriceData."""
+    return not hasattr(prices, "frame")
+
+
+def load_data(config: Config) -> Any:
+    """One ticker's :class:`PriceData`, or a :class:`~lstmtrade.panel.Universe` when ``--data`` holds several
+    tickers (a Ticker/Symbol column, a folder, sample:SP500). Universe faults are repaired or excluded per
+    ticker (``--strict`` refuses them after the data report is written, see :func:`_data_report`)."""
+    from .panel import is_universe as universe_source
+
+    if config.data is not None and universe_source(config.data):
+        from .panel import load_universe
+
+        return load_universe(config.data, tickers=list(config.tickers) if config.tickers else None,
+                             start=config.start, end=config.end, strict=False)
+    if config.tickers:
+        raise ConfigError("--tickers selects from a universe; --data "
+                          f"{config.data or 'sample:MSFT'} holds one ticker")
+    return load_prices(config.data, start=config.start, end=config.end)
+
+
+def _data_report(prices: Any, config: Config, folder: Path | None) -> None:
+    """Write a universe's data_report.csv at once; with ``--strict`` refuse any fault, pointing to it."""
+    if not is_universe(prices):
+        return
+    if folder is not None:
+        write_csv(folder / "data_report.csv", prices.report, index=False)
+    faults = prices.report[prices.report["status"] != "used"]
+    if config.strict and len(faults):
+        where = folder / "data_report.csv" if folder is not None else "the data report (Universe.report)"
+        raise DataError(f"--strict: {len(faults)} ticker(s) have data faults ({faults['ticker'].iloc[0]}: "
+                        f"{faults['issue'].iloc[0]}); see {where}")
+
+
+def _new_run(out: str | Path, name: str, config: Config, strategy: str | type | None, params: dict,
+             cls: type) -> Path:
     """A fresh run folder holding the fully resolved config.toml."""
     folder = new_run_dir(out, name)
-    write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config),
+    write_text(folder / "config.toml", to_toml(config.replace(strategy=_strategy_label(strategy, config, cls),
                                                               params=params)))
     return folder
 
@@ -169,9 +208,27 @@ def preflight(prices: PriceData, config: Config) -> None:
         resolve_engine(config)  # --engine native/fused on a network it cannot train; builds the kernel
 
 
-def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type, dict[str, Any]]:
+def strategy_spec(config: Config, strategy: str | type | None, universe: bool) -> str | type:
+    """What to load: ``strategy`` if given, else the config's; ``auto`` is LongFlat for one ticker and
+    TopK (equal weight in the best-ranked names) for a universe."""
+    spec = strategy if strategy is not None else config.strategy
+    if spec == "auto":
+        return "TopK" if universe else "LongFlat"
+    return spec
+
+
+def resolve_strategy(config: Config, strategy: str | type | None,
+                     universe: bool = False) -> tuple[type, dict[str, Any]]:
     """The strategy class and its typed params (``threshold`` goes to strategies that have one)."""
-    cls = load_strategy(strategy if strategy is not None else config.strategy)
+    from .portfolio import PortfolioStrategy
+
+    cls = load_strategy(strategy_spec(config, strategy, universe))
+    if universe and not issubclass(cls, PortfolioStrategy):
+        raise ConfigError(f"--strategy {cls.__name__} trades one asset; a universe needs a portfolio rule "
+                          "(TopK, TopKDropout, LongShortQuantile, RankWeighted or a PortfolioStrategy subclass)")
+    if not universe and issubclass(cls, PortfolioStrategy):
+        raise ConfigError(f"--strategy {cls.__name__} is a portfolio rule; --data holds one ticker "
+                          "(use a universe: a CSV with a Ticker column, a folder, or sample:SP500)")
     defaults = strategy_params(cls)
     params: dict[str, Any] = {}
     if "threshold" in defaults and config.threshold != 0.0:
@@ -182,9 +239,9 @@ def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type,
     return cls, params
 
 
-def _strategy_label(strategy: str | type | None, config: Config) -> str:
+def _strategy_label(strategy: str | type | None, config: Config, cls: type) -> str:
     if strategy is None:
-        return config.strategy
+        return cls.__name__ if config.strategy == "auto" else config.strategy
     return strategy.__name__ if isinstance(strategy, type) else str(strategy)
 
 
@@ -197,8 +254,8 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
-    strat = backtest(prices, predictions, cls, **costs, **params)
-    bench = buy_and_hold(prices, predictions, **costs)
+    strat = trade(prices, predictions, cls, costs, params)
+    bench = benchmark(prices, predictions, config, costs)
     timings["backtest"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     baselines: dict[str, tuple[Predictions, BacktestResult]] = {}
@@ -207,7 +264,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
         for name in BASELINES:
             if name != predictions.model:
                 other = walk_forward_predict(prices, config, model=name)
-                baselines[name] = (other, backtest(prices, other, cls, **costs, **params))
+                baselines[name] = (other, trade(prices, other, cls, costs, params))
     timings["baselines"] = time.perf_counter() - t0
     metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
     key = trial_key(config.to_dict(), cls.__name__, params)
@@ -236,11 +293,43 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     return result
 
 
+def trade(prices: Any, predictions: Predictions, cls: type, costs: dict, params: dict) -> BacktestResult:
+    """The backtest stage: one asset's strategy, or a portfolio strategy over a universe's feeds."""
+    if predictions.is_universe:
+        from .portfolio import backtest_portfolio
+
+        return backtest_portfolio(prices.prices, predictions.wide(), cls, **costs, **params)
+    return backtest(prices, predictions, cls, **costs, **params)
+
+
+def benchmark(prices: Any, predictions: Predictions, config: Config, costs: dict) -> BacktestResult:
+    """Buy-and-hold on the same days and costs: of the asset, of the universe in equal weights, or of the
+    ``--benchmark`` series."""
+    if not predictions.is_universe:
+        return buy_and_hold(prices, predictions, **costs)
+    days = predictions.wide().index
+    if config.benchmark:
+        from .portfolio import series_benchmark
+
+        series = load_prices(config.benchmark)
+        return series_benchmark(series, days, **costs)
+    from .portfolio import equal_weight_buy_and_hold
+
+    return equal_weight_buy_and_hold(prices.prices, predictions.wide(), **costs)
+
+
 def _verdict(metrics: dict) -> str:
     from .stats import verdict
 
     f, sig = metrics["forecast"], metrics["significance"]
     best = max(metrics.get("baselines", {}).items(), key=lambda kv: kv[1]["sharpe"], default=None)
+    if "universe" in metrics:
+        from .xsection import universe_verdict
+
+        return universe_verdict(f, metrics["strategy"]["sharpe"], metrics["benchmark"]["sharpe"], sig["psr"],
+                                sig["dsr"], sig["trials"], baseline_name=best[0] if best else None,
+                                baseline_sharpe=best[1]["sharpe"] if best else None,
+                                survivorship=metrics["universe"].get("survivorship"))
     return verdict(dm_pvalue=f.get("dm_pvalue"), mse_ratio=f.get("mse_ratio"),
                    sharpe=metrics["strategy"]["sharpe"], benchmark_sharpe=metrics["benchmark"]["sharpe"],
                    psr=sig["psr"], dsr=sig["dsr"], trials=sig["trials"],
@@ -257,6 +346,8 @@ def _strategy_metrics(result: BacktestResult) -> dict[str, Any]:
 def build_metrics(config: Config, prices: PriceData, predictions: Predictions, strat: BacktestResult,
                   bench: BacktestResult, baselines: dict, timings: dict,
                   extra: dict | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    if predictions.is_universe:
+        return _universe_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
     frame = predictions.frame
     target_full = build_target(prices.frame)
     forecast, per_fold = forecast_metrics(frame, target_full)
@@ -283,6 +374,58 @@ def build_metrics(config: Config, prices: PriceData, predictions: Predictions, s
     return metrics, per_fold
 
 
+def universe_skill(predictions: Predictions) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Cross-sectional skill overall, and per fold."""
+    from .xsection import universe_report
+
+    frame = predictions.frame
+    overall = universe_report(predictions.wide("prediction"), predictions.wide("target"))
+    rows = {}
+    for k, part in frame.groupby("fold"):
+        sub = Predictions(part, predictions.model)
+        report = universe_report(sub.wide("prediction"), sub.wide("target"))
+        rows[k] = {key: report.get(key) for key in ("n_days", "n_tickers", "hit_rate", "up_share", "ic", "rank_ic",
+                                                    "rank_ic_tstat")}
+    per_fold = pd.DataFrame.from_dict(rows, orient="index")
+    per_fold.index.name = "fold"
+    return overall, per_fold
+
+
+def _universe_metrics(config: Config, prices: Any, predictions: Predictions, strat: BacktestResult,
+                      bench: BacktestResult, baselines: dict, timings: dict,
+                      extra: dict | None) -> tuple[dict[str, Any], pd.DataFrame]:
+    frame = predictions.frame
+    forecast, per_fold = universe_skill(predictions)
+    report = prices.report
+    reasons = lambda status: {r.ticker: r.issue for r in report[report["status"] == status].itertuples()}  # noqa: E731
+    calendar = prices.calendar
+    metrics = {
+        "strategy": _strategy_metrics(strat),
+        "benchmark": performance(bench.returns),
+        "forecast": forecast,
+        "baselines": {},
+        "universe": {"tickers": len(report), "used": sorted(report.loc[report["status"] == "used", "ticker"]),
+                     "repaired": reasons("repaired"), "excluded": reasons("excluded"),
+                     "traded": len(predictions.tickers), "survivorship": prices.survivorship,
+                     "benchmark": config.benchmark or "equal-weight buy-and-hold of the tickers used"},
+        "backtest": {"strategy": strat.strategy, "params": strat.params, "start": str(frame.index[0].date()),
+                     "end": str(frame.index[-1].date()), "days": int(frame.index.nunique()),
+                     "folds": int(frame["fold"].nunique()), "rejected_orders": len(strat.rejected)},
+        "config": config.to_dict(),
+        "data": {"source": prices.source, "name": prices.name, "rows": int(sum(len(p) for p in prices.prices.values())),
+                 "dates": len(calendar), "start": str(calendar[0].date()), "end": str(calendar[-1].date()),
+                 "sha256": prices.sha256},
+        "folds": predictions.folds,
+        "forecast_per_fold": per_fold.reset_index().to_dict(orient="records"),
+        "run": {**(extra or {}), **environment(config)},
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    for name, (preds, result) in baselines.items():
+        skill, _ = universe_skill(preds)
+        metrics["baselines"][name] = {**_strategy_metrics(result), "forecast": skill}
+    return metrics, per_fold
+
+
 def environment(config: Config) -> dict[str, Any]:
     """What a rerun needs to reproduce the numbers: versions, seed, threads."""
     versions = {"lstmtrade": __version__, "python": platform.python_version()}
@@ -301,6 +444,11 @@ def environment(config: Config) -> dict[str, Any]:
 def write_run_files(result: RunResult) -> None:
     folder = result.folder
     assert folder is not None
+    if result.predictions.is_universe:
+        from .universe_report import write_universe_files
+
+        write_universe_files(result)
+        return
     atomic_write(folder / "predictions.csv", result.predictions.to_csv)
     returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
     write_csv(folder / "returns.csv", returns.rename_axis("date"))

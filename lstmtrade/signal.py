@@ -88,7 +88,7 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
                 scheduled: bool = False) -> TrainedModel:
     """Train the configured LSTM on all of ``prices`` as the backtest fold starting at its last bar would be
     (``scheduled``: as the backtest's latest scheduled fold was; see :func:`final_fold`)."""
-    from .forecast import FoldData, _LSTM, fit_lstm_fold
+    from .forecasters import LSTM as _LSTM, FoldData, fit_lstm_fold
 
     if config.model != "lstm":
         raise ConfigError(f"--model {config.model}: train saves LSTM models only (use --model lstm)")

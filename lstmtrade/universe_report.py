@@ -1,0 +1,197 @@
+"""A universe run's folder: the CSVs, the QuantStats tearsheet against the universe benchmark, and a
+comparison page that answers the cross-sectional questions one chart at a time:
+
+- Does the forecast rank tickers? Daily Rank IC over time (and its mean by month).
+- Does the ranking pay? Mean next-day return by forecast quantile, with standard errors.
+- Which tickers, which folds? Per-ticker skill with base rates; per-fold skill.
+- What did the data allow? The data report's summary: tickers used, repaired, excluded and why.
+"""
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+import pandas as pd
+
+from .report import _svg, atomic_write, write_csv, write_tearsheet, write_text
+
+
+def write_universe_files(result: Any) -> None:
+    folder, preds = result.folder, result.predictions
+    atomic_write(folder / "predictions.csv", preds.to_csv)
+    returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
+    write_csv(folder / "returns.csv", returns.rename_axis("date"))
+    positions = pd.DataFrame({"gross_exposure": result.strategy.weights, "equity": result.strategy.equity,
+                              "benchmark_equity": result.benchmark.equity})
+    write_csv(folder / "positions.csv", positions.rename_axis("date"))
+    weights = getattr(result.strategy, "positions", None)
+    if isinstance(weights, pd.DataFrame) and len(weights):
+        write_csv(folder / "weights.csv", weights.rename_axis("date"))
+    write_csv(folder / "trades.csv", result.strategy.trades, index=False)
+    m = result.metrics
+    frame = preds.frame
+    universe = m["universe"]
+    title = (f"{result.prices.name} universe ({universe['traded']} tickers traded): {result.config.model.upper()} "
+             f"pooled walk-forward, {result.strategy.strategy} vs {_bench_label(result)}, "
+             f"{frame.index[0].date()} to {frame.index[-1].date()}")
+    caveat = universe.get("survivorship")
+    banner = (f"<b>Verdict:</b> {html.escape(m['verdict'])}"
+              + (f"<br><b>Survivorship:</b> {html.escape(caveat)}" if caveat else "")
+              + ' &middot; <a href="comparison.html">cross-sectional skill, baselines and the data report</a>')
+    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner)
+    write_text(folder / "comparison.html", comparison_page(result, title))
+
+
+def _bench_label(result: Any) -> str:
+    return "the benchmark series" if result.config.benchmark else "equal-weight buy-and-hold"
+
+
+def comparison_page(result: Any, title: str) -> str:
+    from .xsection import daily_ic, ic_by_month, per_ticker_skill, quantile_returns
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    m, preds = result.metrics, result.predictions
+    pred, real = preds.wide("prediction"), preds.wide("target")
+    rank_ic = daily_ic(pred, real, method="spearman")
+    f = m["forecast"]
+
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    ax.bar(rank_ic.index, rank_ic.to_numpy(), width=1.0, color="#c9d3e0", label="daily Rank IC")
+    ax.plot(rank_ic.index, rank_ic.rolling(63, min_periods=20).mean(), color="#1f4e79", linewidth=1.8,
+            label="63-day mean")
+    ax.axhline(0, color="#888", linewidth=0.6)
+    ax.axhline(f.get("rank_ic") or 0.0, color="#c0392b", linewidth=1, linestyle="--", label="mean over the run")
+    ax.set_title("Does the forecast rank the tickers? Daily Rank IC (Spearman, forecast vs next return)")
+    ax.legend(loc="upper left", fontsize=8)
+    ic_chart = _svg(fig)
+
+    monthly = ic_by_month(rank_ic)
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.bar(range(len(monthly)), monthly.to_numpy(), color=["#4c72b0" if v >= 0 else "#c44e52" for v in monthly])
+    step = max(1, len(monthly) // 12)
+    ax.set_xticks(range(0, len(monthly), step), list(monthly.index)[::step], fontsize=7)
+    ax.axhline(0, color="#888", linewidth=0.6)
+    ax.set_title("Mean Rank IC by month")
+    month_chart = _svg(fig)
+
+    quantiles = quantile_returns(pred, real, n_quantiles=5)
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    ax.bar(quantiles.index.astype(str), quantiles["mean"] * 1e4, yerr=1.96 * quantiles["se"] * 1e4,
+           color="#4c72b0", capsize=4)
+    ax.axhline(0, color="#888", linewidth=0.6)
+    ax.set_xlabel("forecast quantile (1 = lowest)"), ax.set_ylabel("mean next open-to-open return (bps)")
+    ax.set_title("Does the ranking pay? Return by forecast quantile (95 % CI)", fontsize=10)
+    quantile_chart = _svg(fig)
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    curves = {result.config.model: result.strategy.returns}
+    curves.update({name: bt.returns for name, (_, bt) in result.baselines.items()})
+    curves[_bench_label(result)] = result.benchmark.returns
+    for i, (name, r) in enumerate(curves.items()):
+        ax.plot(r.index, (1 + r).cumprod() - 1, label=name, linewidth=2.2 if i == 0 else 1.1)
+    ax.axhline(0, color="#888", linewidth=0.6)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_title("Cumulative return after costs, same days", fontsize=10)
+    ax.legend(loc="upper left", fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    curve_chart = _svg(fig)
+
+    table = _forecaster_table(result)
+    tickers = per_ticker_skill(pred, real).sort_values("ic", ascending=False)
+    report = result.prices.report
+    faults = report[report["status"] != "used"]
+    counts = report["status"].value_counts()
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("used", "repaired", "excluded"))
+    caveat = m["universe"].get("survivorship")
+    spread = f.get("quantile_spread")
+    explain = (f"Mean daily Rank IC {_fmt(f.get('rank_ic'), 4)} (Newey-West t = {_fmt(f.get('rank_ic_tstat'), 2)}, "
+               f"p = {_fmt(f.get('rank_ic_pvalue'), 3)}), Pearson IC {_fmt(f.get('ic'), 4)}, Rank ICIR "
+               f"{_fmt(f.get('rank_ic_ir'), 3)} per day; top-minus-bottom quantile "
+               f"{_fmt(None if spread is None else spread * 1e4, 1)} bps a day (t = {_fmt(f.get('quantile_spread_t'), 2)}); "
+               f"hit rate {_pct(f.get('hit_rate'))} against an up-day share of {_pct(f.get('up_share'))} "
+               "(the hit rate of always predicting up).")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font: 14px/1.45 Arial, Helvetica, sans-serif; margin: 24px; color: #222; max-width: 1100px; }}
+.verdict {{ font-size: 17px; padding: 12px 16px; background: #f4f6f8; border-left: 4px solid #4c72b0; }}
+.caveat {{ padding: 8px 16px; background: #fff6e5; border-left: 4px solid #e0a030; }}
+table {{ border-collapse: collapse; margin: 12px 0 20px; }}
+th, td {{ padding: 3px 9px; border-bottom: 1px solid #ddd; text-align: right; }}
+thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
+.row {{ display: flex; gap: 16px; flex-wrap: wrap; }} svg {{ max-width: 100%; height: auto; }}
+.scroll {{ max-height: 420px; overflow-y: auto; display: inline-block; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="verdict">{html.escape(m['verdict'])}</p>
+{f'<p class="caveat"><b>Survivorship bias:</b> {html.escape(caveat)}</p>' if caveat else ''}
+<p><a href="tearsheet.html">QuantStats tearsheet: portfolio vs {html.escape(_bench_label(result))}</a></p>
+<h2>Cross-sectional skill</h2>
+<p>{html.escape(explain)}</p>
+{ic_chart}
+{month_chart}
+<div class="row">{quantile_chart}{curve_chart}</div>
+<h2>Forecasters through the same walk-forward, portfolio rule and costs</h2>
+{_html_table(table)}
+<h2>Skill per fold</h2>
+{_html_table(result.per_fold)}
+<h2>Skill per ticker ({len(tickers)} tickers, best IC first)</h2>
+<p>Hit rate: share of days whose return had the forecast's sign; up share: share of days the ticker rose
+(the hit rate of always predicting up, the base rate to beat).</p>
+<div class="scroll">{_html_table(tickers)}</div>
+<h2>Data report: {len(report)} tickers, {summary}</h2>
+<p>Every decision is in <a href="data_report.csv">data_report.csv</a>. Tickers not used as they were:</p>
+<div class="scroll">{_html_table(faults.set_index('ticker')) if len(faults) else '<p>none</p>'}</div>
+</body></html>
+"""
+
+
+def _forecaster_table(result: Any) -> pd.DataFrame:
+    m = result.metrics
+    keys = ["total_return", "cagr", "sharpe", "max_drawdown", "rank_ic", "rank_ic_tstat", "ic", "hit_rate",
+            "up_share", "dm_pvalue"]
+    rows = {f"{result.config.model} ({result.strategy.strategy})": {**m["strategy"], **m["forecast"]}}
+    for name, values in m["baselines"].items():
+        rows[f"{name} baseline"] = {**values, **values["forecast"]}
+    rows[_bench_label(result)] = dict(m["benchmark"])
+    table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=keys)
+    table.index.name = "forecaster"
+    return table
+
+
+_PERCENT = {"total_return", "cagr", "max_drawdown", "hit_rate", "up_share"}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.1%}"
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    if column in _PERCENT and isinstance(value, float):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.3f}"
+    return html.escape(str(value))
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or ""] + list(frame.columns))
+    body = "".join("<tr><th>" + html.escape(str(i)) + "</th>" +
+                   "".join(f"<td>{_cell(v, c)}</td>" for c, v in row.items()) + "</tr>"
+                   for i, row in frame.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+

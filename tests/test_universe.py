@@ -1,0 +1,190 @@
+"""Universes through the one walk-forward: a universe of one is the single-ticker run, the look-ahead
+guarantees hold per (date, ticker), and a planted cross-sectional signal is recovered, never exceeded."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmtrade.config import Config
+from lstmtrade.data import PriceData
+from lstmtrade.features import LABEL_REACH
+from lstmtrade.walkforward import _series, calendar_of, fold_pieces, frames_of, walk_forward_predict
+from lstmtrade.splits import WalkForward
+from lstmtrade.features import warmup
+
+SIGMA_S, BETA, SIGMA_N = 0.01, 0.3, 0.005  # intraday move, its echo two bars later, noise
+
+
+def planted_universe(n_tickers=24, n_days=420, beta=BETA, seed=0, gaps=True) -> dict[str, PriceData]:
+    """Bars whose open(t+1)->open(t+2) log return is s(t+1) + beta * s(t) + noise, where s(t) is day t's
+    open-to-close move: the best forecast made at t's close is beta * s(t) (s(t+1) is unknowable)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2015-01-01", periods=n_days, name="date")
+    out = {}
+    for j in range(n_tickers):
+        s = rng.normal(0, SIGMA_S, n_days)
+        gap = np.zeros(n_days)
+        gap[2:] = beta * s[:-2] + rng.normal(0, SIGMA_N, n_days - 2)
+        log_open = np.cumsum(s + gap) - s  # open(t) = close(t-1) * exp(gap(t))
+        opens = 50 * np.exp(log_open)
+        closes = opens * np.exp(s)
+        frame = pd.DataFrame({"open": opens, "high": np.maximum(opens, closes) * 1.002,
+                              "low": np.minimum(opens, closes) * 0.998, "close": closes,
+                              "volume": rng.uniform(1e5, 2e5, n_days)}, index=dates)
+        if gaps and j == 1:
+            frame = frame.drop(frame.index[[200, 201, 305]])  # missing sessions inside the history
+        if gaps and j == 2:
+            frame = frame.iloc[150:]  # a ticker that starts late
+        out[f"T{j:02d}"] = PriceData(frame, "synthetic", f"T{j:02d}")
+    return out
+
+
+def best_rank_ic(beta=BETA) -> float:
+    rho = beta * SIGMA_S / math.sqrt((1 + beta ** 2) * SIGMA_S ** 2 + SIGMA_N ** 2)
+    return 6 / math.pi * math.asin(rho / 2)
+
+
+@pytest.fixture(scope="module")
+def universe():
+    return planted_universe()
+
+
+@pytest.fixture
+def ucfg():
+    return Config(features=("logret", "gap"), min_train=150, retrain_every=60, lookback=5, hidden=8, epochs=2,
+                  batch_size=256, baselines=False, jobs=1)
+
+
+def _truncated(universe, cut):
+    return {t: PriceData(p.frame.loc[:cut], p.source, p.name) for t, p in universe.items() if len(p.frame.loc[:cut])}
+
+
+def test_a_universe_of_one_is_the_single_ticker_run(prices, tiny):
+    single = walk_forward_predict(prices, tiny)
+    one = walk_forward_predict({"MSFT": prices}, tiny)
+    assert list(one.frame["ticker"].unique()) == ["MSFT"]
+    pd.testing.assert_series_equal(one.prediction, single.prediction, check_exact=True)
+    pd.testing.assert_series_equal(one.frame["fold"], single.frame["fold"])
+
+
+@pytest.mark.parametrize("model", ["lstm", "linear"])
+def test_universe_predictions_up_to_T_do_not_change_when_data_runs_on(universe, ucfg, model):
+    config = ucfg.replace(model=model)
+    full = walk_forward_predict(universe, config).frame
+    for cut in (full.index[30], full.index[len(full) // 2]):
+        short = walk_forward_predict(_truncated(universe, cut), config).frame
+        a = full.loc[:cut].set_index("ticker", append=True)["prediction"]
+        b = short.set_index("ticker", append=True)["prediction"]
+        assert b.index.get_level_values(0).max() == cut
+        pd.testing.assert_series_equal(a, b, check_exact=True)
+
+
+def test_poisoning_every_ticker_after_T_leaves_earlier_predictions(universe, ucfg):
+    from lstmtrade.audit import poison_after
+
+    full = walk_forward_predict(universe, ucfg).frame
+    cut = full.index[len(full) // 3]
+    poisoned = {t: PriceData(poison_after(p.frame, cut, i), p.source, p.name) for i, (t, p) in enumerate(universe.items())}
+    other = walk_forward_predict(poisoned, ucfg).frame
+    a = full.loc[:cut].set_index("ticker", append=True)["prediction"]
+    b = other.loc[:cut].set_index("ticker", append=True)["prediction"]
+    pd.testing.assert_series_equal(a, b, check_exact=True)
+    later = full.index > cut + pd.Timedelta(days=7)
+    assert not np.allclose(full.loc[later, "prediction"], other.loc[later, "prediction"])
+
+
+def test_every_training_label_is_known_before_the_test_range(universe, ucfg):
+    """Per ticker: a training row's label needs that ticker's open two of its own bars later; with a
+    missing session that is later on the calendar, and the row must then not train."""
+    frames, _ = frames_of(universe)
+    calendar = calendar_of(frames)
+    series = _series(frames, calendar, ucfg, True)
+    first_row = warmup(ucfg.features)
+    folds = WalkForward(ucfg.min_train, ucfg.retrain_every, None, ucfg.lookback, ucfg.val_fraction).split(
+        len(calendar), first_row)
+    by = {s.ticker: s for s in series}
+    checked = 0
+    for fold in folds:
+        for piece in fold_pieces(fold, series, first_row + ucfg.lookback - 1):
+            s = by[piece.ticker]
+            for rows, span in ((piece.fit, fold.fit), (piece.val, fold.val)):
+                if len(rows):
+                    assert s.label_pos[rows.stop - 1] < span.stop + LABEL_REACH
+                    assert s.pos[rows.start] >= span.start and s.pos[rows.stop - 1] < span.stop
+                    checked += 1
+            if len(piece.test):
+                assert s.label_pos[(piece.val or piece.fit).stop - 1] <= fold.test.start
+    gappy = by["T01"]
+    assert (np.diff(gappy.pos) > 1).any() and checked > 40
+
+
+def test_each_tickers_scaler_sees_its_training_rows_only(universe, ucfg, monkeypatch):
+    from lstmtrade import forecasters
+
+    seen = []
+    original = forecasters._scaler
+
+    def spy(piece, lookback):
+        scaler = original(piece, lookback)
+        seen.append((piece, scaler.n_rows_))
+        return scaler
+
+    monkeypatch.setattr(forecasters, "_scaler", spy)
+    result = walk_forward_predict(universe, ucfg)
+    assert len(seen) >= len(result.folds) * (len(universe) - 1)
+    for piece, n_rows in seen:
+        index = universe[piece.ticker].frame.index
+        assert n_rows == piece.fit.stop - (piece.fit.start - ucfg.lookback + 1)  # the windows' rows, no more
+        if len(piece.test):  # every row it saw is at least a purge before the ticker's first test day
+            assert index[piece.fit.stop - 1] < index[piece.test.start - LABEL_REACH]
+    late = result.frame[result.frame["ticker"] == "T02"].index.min()
+    assert late > universe["T02"].frame.index[20]  # a late starter waits for enough training rows
+
+
+def test_planted_cross_sectional_signal_is_recovered_never_exceeded(ucfg):
+    from lstmtrade.xsection import universe_report
+
+    data = planted_universe(n_tickers=40, n_days=700, seed=3)
+    result = walk_forward_predict(data, ucfg.replace(model="linear", min_train=200, retrain_every=100))
+    report = universe_report(result.wide("prediction"), result.wide("target"))
+    bound = best_rank_ic()
+    se = report["rank_ic"] / report["rank_ic_tstat"]
+    assert report["rank_ic"] > bound - 4 * se  # recovered ...
+    assert report["rank_ic"] < bound + 3 * se  # ... never beyond what the data allow
+    assert report["rank_ic_tstat"] > 5
+
+
+def test_no_signal_no_claimed_skill(ucfg):
+    from lstmtrade.xsection import universe_report
+
+    data = planted_universe(n_tickers=40, n_days=700, beta=0.0, seed=4)
+    result = walk_forward_predict(data, ucfg.replace(model="linear", min_train=200, retrain_every=100))
+    report = universe_report(result.wide("prediction"), result.wide("target"))
+    assert abs(report["rank_ic_tstat"]) < 3
+    assert report["rank_ic_pvalue"] > 0.003
+
+
+def test_lstm_learns_the_planted_signal_pooled(ucfg):
+    from lstmtrade.xsection import universe_report
+
+    data = planted_universe(n_tickers=30, n_days=500, seed=5, gaps=False)
+    result = walk_forward_predict(data, ucfg.replace(min_train=250, retrain_every=125, epochs=8, hidden=16,
+                                                     early_stopping=False, lr=3e-3))
+    report = universe_report(result.wide("prediction"), result.wide("target"))
+    assert report["rank_ic"] > 0.5 * best_rank_ic()
+    assert report["rank_ic"] < best_rank_ic() + 0.05
+
+
+def test_rank_target_needs_a_universe(prices, tiny):
+    from lstmtrade.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs a universe"):
+        walk_forward_predict(prices, tiny.replace(target="rank"))
+
+
+def test_rank_target_trains_on_centred_ranks(universe, ucfg):
+    result = walk_forward_predict(universe, ucfg.replace(target="rank", model="linear"))
+    # a ranked label is centred, so a linear fit's forecasts hover around 0 whatever the return scale
+    assert abs(result.prediction.mean()) < 0.05
+    assert result.frame["target"].abs().max() < 1  # the target column stays the realised return
