@@ -19,7 +19,8 @@ Only cells where both are finite count ("valid pairs"). Notation: ``p`` a foreca
 * **IC IR**: ``mean(IC) / std(IC, ddof=1)`` per period (per day), NOT annualised.
 * **Quantile returns**: each date the valid names are split into ``n_quantiles`` equal-count groups by
   forecast rank (1 = lowest forecast; tied forecasts share a group); a group's return that day is the
-  mean ``y`` of its names, and the table averages those daily returns over dates. **Spread**: top minus
+  mean ``y`` of its names, and the table averages those daily returns over dates (a group left empty
+  on a date by ties does not count that date). **Spread**: top minus
   bottom group, per date, then averaged (Newey-West t). **Monotonicity**: Spearman correlation between the
   group number and its mean return (+1: every step up in forecast earns more).
 * **Hit rate**: share of cells with ``sign(p) == sign(y)``, skipping cells where ``p == 0`` or ``y == 0``
@@ -67,11 +68,15 @@ def _pair(pred: pd.DataFrame, real: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     in both ``p`` and ``y`` wherever the pair is not valid."""
     for name, frame in (("pred", pred), ("real", real)):
         if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"`{name}` must be a pandas DataFrame (dates x tickers), not {type(frame).__name__}")
+            raise TypeError(
+                f"`{name}` must be a pandas DataFrame (dates x tickers), not {type(frame).__name__}"
+            )
         if not (frame.index.is_unique and frame.columns.is_unique):
             raise ValueError(f"`{name}` has duplicate dates or tickers; each (date, ticker) must appear once")
     if pred.shape != real.shape:
-        raise ValueError(f"`pred` {pred.shape} and `real` {real.shape} must have the same shape (dates x tickers)")
+        raise ValueError(
+            f"`pred` {pred.shape} and `real` {real.shape} must have the same shape (dates x tickers)"
+        )
     if not (pred.index.equals(real.index) and pred.columns.equals(real.columns)):
         same = set(pred.index) == set(real.index) and set(pred.columns) == set(real.columns)
         if not same:
@@ -408,6 +413,14 @@ def universe_report(
     return {k: _json(v) for k, v in out.items()}
 
 
+def _fmt_p(p: float | None) -> str:
+    """As :func:`lstmtrade.stats._fmt_p`, but three decimals below 0.1, so a p of 0.051 never reads as
+    "p = 0.05" next to "No evidence"."""
+    if _stats._finite(p) and 0.001 <= p < 0.1:
+        return f"{p:.3f}"
+    return _stats._fmt_p(p)
+
+
 def universe_verdict(
     report: dict,
     strategy_sharpe: float,
@@ -434,7 +447,7 @@ def universe_verdict(
     fin = _stats._finite
     skill = fin(ric) and fin(pv) and ric > 0 and pv < alpha
     head = "Evidence of cross-sectional skill" if skill else "No evidence of cross-sectional skill"
-    p_text = _stats._fmt_p(pv)
+    p_text = _fmt_p(pv)
     p_text = p_text if p_text.startswith("<") or p_text == "n/a" else f"= {p_text}"
     parts = [f"{head} (mean Rank IC {_stats._fmt(ric, 3)}, t = {_stats._fmt(t, 1)}, p {p_text})"]
 
