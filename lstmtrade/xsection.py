@@ -262,7 +262,9 @@ def _monotonicity(means: np.ndarray) -> float:
     if means.size < 2 or not np.all(np.isfinite(means)):
         return NAN
     ranks = _st.rankdata(means)
-    return _stats._corr(np.arange(1.0, means.size + 1), ranks) if np.ptp(ranks) > 0 else NAN
+    if np.ptp(ranks) == 0:
+        return NAN
+    return float(np.corrcoef(np.arange(1.0, means.size + 1), ranks)[0, 1])  # 2 groups: +-1
 
 
 def quantile_spread(pred: pd.DataFrame, real: pd.DataFrame, n_quantiles: int = 5) -> dict[str, float]:

@@ -88,6 +88,7 @@ def test_planted_signal_quantiles_are_monotone():
     assert abs(qs["spread"] - expected) < 4 * qs["se"] + 0.01  # + finite-N ordering effects
     # a forecast of the wrong sign orders the quantiles the other way
     assert quantile_spread(-pred, real)["monotonicity"] == pytest.approx(-1.0)
+    assert quantile_spread(pred, real, n_quantiles=2)["monotonicity"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("seed", range(5))
