@@ -13,20 +13,27 @@ from lstmtrade.walkforward import _series, calendar_of, fold_pieces, frames_of, 
 from lstmtrade.splits import WalkForward
 from lstmtrade.features import warmup
 
-SIGMA_S, BETA, SIGMA_N = 0.01, 0.3, 0.005  # intraday move, its echo two bars later, noise
+SIGMA_S, BETA, SIGMA_N = 0.01, 0.3, 0.005  # intraday move, echo of day t's return two bars later, noise
 
 
 def planted_universe(n_tickers=24, n_days=420, beta=BETA, seed=0, gaps=True) -> dict[str, PriceData]:
-    """Bars whose open(t+1)->open(t+2) log return is s(t+1) + beta * s(t) + noise, where s(t) is day t's
-    open-to-close move: the best forecast made at t's close is beta * s(t) (s(t+1) is unknowable)."""
+    """Bars whose overnight gap into day t+2 is beta x day t's close-to-close log return plus noise.
+
+    The open(t+1)->open(t+2) log return is then s(t+1) + beta * l(t) + n, where only l(t) is known at
+    t's close, and its correlation with beta * l(t) is exactly beta (var l = var of that return), so no
+    forecast can have a rank IC above (6 / pi) asin(beta / 2).
+    """
     rng = np.random.default_rng(seed)
     dates = pd.bdate_range("2015-01-01", periods=n_days, name="date")
     out = {}
     for j in range(n_tickers):
         s = rng.normal(0, SIGMA_S, n_days)
-        gap = np.zeros(n_days)
-        gap[2:] = beta * s[:-2] + rng.normal(0, SIGMA_N, n_days - 2)
-        log_open = np.cumsum(s + gap) - s  # open(t) = close(t-1) * exp(gap(t))
+        noise = rng.normal(0, SIGMA_N, n_days)
+        gap, logret = np.zeros(n_days), np.zeros(n_days)
+        for t in range(n_days):
+            gap[t] = (beta * logret[t - 2] if t >= 2 else 0.0) + noise[t]
+            logret[t] = gap[t] + s[t]
+        log_open = np.cumsum(logret) - s  # open(t) = close(t-1) * exp(gap(t))
         opens = 50 * np.exp(log_open)
         closes = opens * np.exp(s)
         frame = pd.DataFrame({"open": opens, "high": np.maximum(opens, closes) * 1.002,
@@ -41,8 +48,7 @@ def planted_universe(n_tickers=24, n_days=420, beta=BETA, seed=0, gaps=True) -> 
 
 
 def best_rank_ic(beta=BETA) -> float:
-    rho = beta * SIGMA_S / math.sqrt((1 + beta ** 2) * SIGMA_S ** 2 + SIGMA_N ** 2)
-    return 6 / math.pi * math.asin(rho / 2)
+    return 6 / math.pi * math.asin(beta / 2)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +152,8 @@ def test_planted_cross_sectional_signal_is_recovered_never_exceeded(ucfg):
     from lstmtrade.xsection import universe_report
 
     data = planted_universe(n_tickers=40, n_days=700, seed=3)
-    result = walk_forward_predict(data, ucfg.replace(model="linear", min_train=200, retrain_every=100))
+    result = walk_forward_predict(data, ucfg.replace(model="linear", features=("logret",), min_train=200,
+                                                     retrain_every=100))
     report = universe_report(result.wide("prediction"), result.wide("target"))
     bound = best_rank_ic()
     se = report["rank_ic"] / report["rank_ic_tstat"]
@@ -159,7 +166,8 @@ def test_no_signal_no_claimed_skill(ucfg):
     from lstmtrade.xsection import universe_report
 
     data = planted_universe(n_tickers=40, n_days=700, beta=0.0, seed=4)
-    result = walk_forward_predict(data, ucfg.replace(model="linear", min_train=200, retrain_every=100))
+    result = walk_forward_predict(data, ucfg.replace(model="linear", features=("logret",), min_train=200,
+                                                     retrain_every=100))
     report = universe_report(result.wide("prediction"), result.wide("target"))
     assert abs(report["rank_ic_tstat"]) < 3
     assert report["rank_ic_pvalue"] > 0.003
