@@ -38,6 +38,7 @@ class BacktestResult:
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)  # orders the broker refused
     decisions: pd.Series = field(default_factory=pd.Series)  # target weight chosen at each close (NaN: none)
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)  # every order created: date, size
+    positions: pd.DataFrame = field(default_factory=pd.DataFrame)  # portfolios: weight per ticker at each close
 
 
 class _Recorder(bt.Analyzer):
