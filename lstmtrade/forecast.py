@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
+from .csvio import FLOAT_FORMAT, read_exact_csv, write_exact_csv  # noqa: F401  (FLOAT_FORMAT: still importable here)
 from .data import PriceData
 from .errors import DataError
 from .features import StandardScaler, build_features, build_target, warmup, windows
@@ -28,7 +29,6 @@ from .splits import Fold, WalkForward
 
 Progress = Callable[[dict], None]  # receives {"event": "start"|"fold"|"epoch", ...}
 
-FLOAT_FORMAT = "%.17g"  # predictions round-trip exactly through CSV
 _INIT_LOCK = threading.Lock()  # folds trained in threads initialise their nets one at a time
 RIDGE_ALPHA = 1.0  # ridge penalty per training row, on standardised features
 
@@ -46,7 +46,7 @@ class Predictions:
         return self.frame["prediction"]
 
     def to_csv(self, path: str | Path) -> None:
-        self.frame.reset_index().to_csv(path, index=False, float_format=FLOAT_FORMAT, date_format="%Y-%m-%d")
+        write_exact_csv(self.frame.reset_index(), path, index=False)
 
     @classmethod
     def read_csv(cls, path: str | Path) -> "Predictions":
@@ -57,7 +57,7 @@ class Predictions:
         if not path.exists():
             raise DataError(f"predictions file not found: {path}")
         try:
-            frame = pd.read_csv(path, parse_dates=["date"], index_col="date")
+            frame = read_exact_csv(path, ("prediction", "target"), parse_dates=["date"], index_col="date")
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataError(f"{path}: not a predictions file ({str(exc).splitlines()[0]})") from None
         missing = {"prediction", "target", "fold"} - set(frame.columns)
@@ -133,7 +133,7 @@ def _save_fold(folder: Path, fold: Fold, index: pd.DatetimeIndex, values: np.nda
     rows = np.asarray(fold.test)
     frame = pd.DataFrame({"prediction": values, "target": target[rows]}, index=index[rows].rename("date"))
     atomic_write(folder / f"fold-{fold.index:03d}.csv",
-                 lambda tmp: frame.to_csv(tmp, float_format=FLOAT_FORMAT, date_format="%Y-%m-%d"))
+                 lambda tmp: write_exact_csv(frame, tmp))
     if fitted is not None:
         from .artifact import save_model
 
