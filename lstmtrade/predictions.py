@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .csvio import FLOAT_FORMAT, read_exact_csv, write_exact_csv  # noqa: F401  (FLOAT_FORMAT: importable here)
 from .errors import DataError
-
-FLOAT_FORMAT = "%.17g"  # predictions round-trip exactly through CSV
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Predictions:
         return self.frame.pivot(columns="ticker", values=column).rename_axis(columns=None)
 
     def to_csv(self, path: str | Path) -> None:
-        self.frame.reset_index().to_csv(path, index=False, float_format=FLOAT_FORMAT, date_format="%Y-%m-%d")
+        write_exact_csv(self.frame.reset_index(), path, index=False)
 
     @classmethod
     def read_csv(cls, path: str | Path) -> "Predictions":
@@ -58,7 +57,8 @@ class Predictions:
         if not path.exists():
             raise DataError(f"predictions file not found: {path}")
         try:
-            frame = pd.read_csv(path, parse_dates=["date"], index_col="date", dtype={"ticker": str})
+            frame = read_exact_csv(path, ("prediction", "target"), parse_dates=["date"], index_col="date",
+                                   dtype={"ticker": str})
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataError(f"{path}: not a predictions file ({str(exc).splitlines()[0]})") from None
         missing = {"prediction", "target", "fold"} - set(frame.columns)

@@ -31,7 +31,8 @@ from .config import Config
 from .errors import ConfigError
 from .features import LABEL_REACH, build_features, build_target, warmup
 from .forecasters import FORECASTERS, LSTM, FoldData, Piece, resolve_engine
-from .predictions import FLOAT_FORMAT, Predictions
+from .csvio import write_exact_csv
+from .predictions import Predictions
 from .splits import MIN_FIT_ROWS, Fold, WalkForward
 
 Progress = Callable[[dict], None]  # receives {"event": "start"|"fold"|"epoch", ...}
@@ -201,8 +202,7 @@ def _save_fold(folder: Path, fold: Fold, part: pd.DataFrame, fitted: Any, config
 
     folder.mkdir(parents=True, exist_ok=True)
     frame = part.drop(columns="fold")
-    atomic_write(folder / f"fold-{fold.index:03d}.csv",
-                 lambda tmp: frame.to_csv(tmp, float_format=FLOAT_FORMAT, date_format="%Y-%m-%d"))
+    atomic_write(folder / f"fold-{fold.index:03d}.csv", lambda tmp: write_exact_csv(frame, tmp))
     if fitted is not None and hasattr(prices, "frame"):  # model files hold one ticker's scaler
         from .artifact import save_model
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import lstmtrade
 from lstmtrade.cache import FoldCache
 from lstmtrade.cli import cli
+from lstmtrade.csvio import read_exact_csv
 from lstmtrade.data import PriceData
 from lstmtrade.errors import Interrupted
 from lstmtrade.forecast import walk_forward_predict
@@ -52,7 +53,7 @@ def test_interrupted_run_resumes_to_the_same_predictions(prices, tiny, tmp_path)
     assert (folder / "config.toml").exists() and not (folder / "metrics.json").exists()
     saved = sorted((folder / "folds").glob("fold-*.csv"))  # each finished fold, written as it finished
     assert [p.name for p in saved] == sorted(f"fold-{k:03d}.csv" for k in seen)
-    first = pd.read_csv(saved[0], index_col="date", parse_dates=True)
+    first = read_exact_csv(saved[0], ("prediction", "target"), index_col="date", parse_dates=True)
     np.testing.assert_array_equal(first["prediction"], whole.predictions.frame["prediction"].loc[first.index])
     events = []
     resumed = lstmtrade.run(resume=folder, prices=prices, progress=events.append)
