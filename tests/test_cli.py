@@ -64,6 +64,11 @@ def test_terminal_shows_settings_progress_and_summary(first_run):
     assert "data: bundled sample MSFT" in out
     assert "walk-forward:" in out and "Buy & hold" in out and "Sharpe" in out
     assert "hit rate" in out and str(folder / "tearsheet.html") in out
+    metrics = json.loads((folder / "metrics.json").read_text())
+    fold_lines = [line for line in out.splitlines() if line.startswith("  fold ")]
+    # the output is not a terminal: one line per fold, in fold order (they train two at a time, largest first)
+    numbers = [int(line.split()[1].split("/")[0]) for line in fold_lines]
+    assert numbers == list(range(1, metrics["backtest"]["folds"] + 1)) and len(numbers) > 3
 
 
 def test_second_run_writes_a_new_folder_and_quiet_prints_only_the_path(first_run):
