@@ -28,6 +28,16 @@ def _num(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
 
 
+def _share(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x:.1%}"
+
+
+def hit_vs_up(stats: dict) -> str:
+    """``hit rate 48.5% vs 52.3% up days``: a hit rate beside its base rate, the share of up days among
+    the days it counts (the hit rate of always being long)."""
+    return f"hit rate {_share(stats.get('hit_rate'))} vs {_share(stats.get('up_share'))} up days"
+
+
 class Console:
     """A progress callback (``console(event)``) that also prints the final summary."""
 
@@ -99,6 +109,8 @@ class Console:
     @staticmethod
     def _fold_line(event: dict) -> str:
         extra = f", epochs {event['epochs_run']}" if "epochs_run" in event else ""
+        if "hit_rate" in event:
+            extra += f", {hit_vs_up(event)}"
         return (f"  fold {event['fold'] + 1}/{event['folds']}: train {event['fit_start']}..{event['fit_end']}"
                 f", test {event['test_start']}..{event['test_end']}{extra} ({event['seconds']:.1f} s)")
 
@@ -155,8 +167,8 @@ class Console:
                f"{'':16}{bt['strategy'][:12]:>12}{'Buy & hold':>12}"]
         out += [f"{name:16}{x:>12}{y:>12}" for name, x, y in rows]
         ratio = f["mse"] / f["mse_zero"] if f["mse_zero"] else float("nan")
-        out.append(f"forecast: hit rate {_num(f['hit_rate'] * 100 if f['hit_rate'] == f['hit_rate'] else None, 1)}% "
-                   f"on {f['n']} days, IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
+        out.append(f"forecast: {hit_vs_up(f)} (the hit rate of always long) on {f['n']} days")
+        out.append(f"          IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
         if "dm_pvalue" in f:
             out.append(f"          Spearman IC {_num(f.get('ic_spearman'), 3)}, out-of-sample R2 {_num(f.get('oos_r2'), 4)}, "
                        f"Diebold-Mariano p {_num(f.get('dm_pvalue'), 3)} (vs the zero forecast)")

@@ -118,7 +118,10 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
         reports[fold.index] = {"fold": fold.index, **_fold_dates(frame.index, fold), **info,
                                "seconds": round(seconds, 4)}
         if progress:
-            progress({"event": "fold", "folds": len(folds), **reports[fold.index]})
+            from .stats import hit_rates  # the fold's hit rate and its base rate, for the fold's line
+
+            progress({"event": "fold", "folds": len(folds), **reports[fold.index],
+                      **hit_rates(values, y_all[fold.test.start: fold.test.stop])})
     index = frame.index[offset: folds[-1].test.stop]
     out = pd.DataFrame({"prediction": preds, "target": y_all[offset: folds[-1].test.stop], "fold": fold_ids},
                        index=index)

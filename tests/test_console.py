@@ -1,4 +1,4 @@
-"""Terminal output: per-fold lines in fold order whatever order folds finish in."""
+"""Terminal output: per-fold lines in fold order whatever order folds finish in; hit rates beside up days."""
 import io
 
 import pandas as pd
@@ -43,3 +43,10 @@ def test_a_missing_fold_does_not_swallow_later_lines():
     console({"event": "stage", "name": "backtest"})  # the forecast stage is over: print what is left, in order
     assert _fold_numbers(stream.getvalue()) == [2, 3]
 
+
+def test_fold_line_shows_hit_rate_beside_up_days():
+    stream = io.StringIO()
+    console = Console(stream=stream)
+    console(_start(1))
+    console(_fold(0, 1, hit_rate=0.512, up_share=0.538))
+    assert "hit rate 51.2% vs 53.8% up days" in stream.getvalue()
