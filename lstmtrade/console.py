@@ -36,6 +36,16 @@ def _num(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
 
 
+def _share(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x:.1%}"
+
+
+def hit_vs_up(stats: dict) -> str:
+    """``hit rate 48.5% vs 52.3% up days``: a hit rate beside its base rate, the share of up days among
+    the days it counts (the hit rate of always being long)."""
+    return f"hit rate {_share(stats.get('hit_rate'))} vs {_share(stats.get('up_share'))} up days"
+
+
 class Console:
     """A progress callback (``console(event)``) that also prints the final summary."""
 
@@ -47,6 +57,8 @@ class Console:
         self.done = 0
         self.started = time.perf_counter()
         self._line = ""
+        self._pending: dict[int, dict] = {}  # finished folds waiting for an earlier one (printed in order)
+        self._next = 0  # the fold whose line comes next
 
     def say(self, text: str = "") -> None:
         if not self.quiet:
@@ -71,6 +83,7 @@ class Console:
             self._settings(event)
         elif kind == "start":
             self.folds, self.done = event["folds"], 0
+            self._pending, self._next = {}, 0
             self.started = time.perf_counter()
             self.say(f"walk-forward: {event['folds']} folds, {event['n_test']} out-of-sample days from "
                      f"{event['first_test'].date()}, model {event['model']}")
@@ -80,17 +93,34 @@ class Console:
         elif kind == "fold":
             self.done += 1
             if self.verbose or not self.tty:
-                extra = f", epochs {event['epochs_run']}" if "epochs_run" in event else ""
-                self.say(f"  fold {event['fold'] + 1}/{event['folds']}: train {event['fit_start']}..{event['fit_end']}"
-                         f", test {event['test_start']}..{event['test_end']}{extra} ({event['seconds']:.1f} s)")
-            else:
+                # folds finish in any order (several train at once, largest first); their lines come out
+                # in fold order: a finished fold waits until every earlier one has been printed
+                self._pending[event["fold"]] = event
+                self._release()
+            if self.tty:
                 self._bar(self._progress(f"fold {self.done}/{self.folds} done"))
         elif kind == "cache":
             self.say(f"reused {event['hits']} of {event['folds']} trained folds from the cache "
                      "(same rows and training settings; --no-cache retrains)")
         elif kind == "stage":
+            self._release(everything=True)
             self._clear()
             self._bar(f"{event['name']}...")
+
+    def _release(self, everything: bool = False) -> None:
+        """Print the pending fold lines that are next in fold order (``everything``: all, in order)."""
+        while self._pending and (everything or self._next in self._pending):
+            fold = self._next if self._next in self._pending else min(self._pending)
+            self.say(self._fold_line(self._pending.pop(fold)))
+            self._next = fold + 1
+
+    @staticmethod
+    def _fold_line(event: dict) -> str:
+        extra = f", epochs {event['epochs_run']}" if "epochs_run" in event else ""
+        if "hit_rate" in event:
+            extra += f", {hit_vs_up(event)}"
+        return (f"  fold {event['fold'] + 1}/{event['folds']}: train {event['fit_start']}..{event['fit_end']}"
+                f", test {event['test_start']}..{event['test_end']}{extra} ({event['seconds']:.1f} s)")
 
     def _progress(self, tail: str) -> str:
         width = 24
@@ -136,6 +166,7 @@ class Console:
                  f"{config.commission:g} bps, slippage {config.slippage:g} bps, cash {config.cash:,.0f}")
 
     def summary(self, result: Any) -> None:
+        self._release(everything=True)
         self._clear()
         path = result.tearsheet
         if self.quiet:
@@ -164,8 +195,8 @@ class Console:
                        f"DM p {_num(f.get('dm_pvalue'), 3)} vs the zero forecast")
             return self._tail(out, result, m, s, bt, path)
         ratio = f["mse"] / f["mse_zero"] if f["mse_zero"] else float("nan")
-        out.append(f"forecast: hit rate {_num(f['hit_rate'] * 100 if f['hit_rate'] == f['hit_rate'] else None, 1)}% "
-                   f"on {f['n']} days, IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
+        out.append(f"forecast: {hit_vs_up(f)} (the hit rate of always long) on {f['n']} days")
+        out.append(f"          IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
         if "dm_pvalue" in f:
             out.append(f"          Spearman IC {_num(f.get('ic_spearman'), 3)}, out-of-sample R2 {_num(f.get('oos_r2'), 4)}, "
                        f"Diebold-Mariano p {_num(f.get('dm_pvalue'), 3)} (vs the zero forecast)")

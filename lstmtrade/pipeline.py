@@ -474,7 +474,7 @@ def comparison_table(result: RunResult) -> pd.DataFrame:
     for name, values in m["baselines"].items():
         rows[f"{name} baseline"] = {**values, **values["forecast"]}
     rows["buy and hold"] = dict(m["benchmark"])
-    columns = ["total_return", "cagr", "sharpe", "max_drawdown", "hit_rate", "ic", "dm_pvalue"]
+    columns = ["total_return", "cagr", "sharpe", "max_drawdown", "hit_rate", "up_share", "ic", "dm_pvalue"]
     table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
     table.index.name = "forecaster"
     return table

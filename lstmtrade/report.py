@@ -185,7 +185,7 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
             return "n/a"
         if column == "n":
             return str(int(value))
-        if column in ("total_return", "cagr", "max_drawdown", "hit_rate"):
+        if column in ("total_return", "cagr", "max_drawdown", "hit_rate", "up_share"):
             return f"{value:.1%}"
         if isinstance(value, float):
             return f"{value:.3f}"
@@ -214,7 +214,9 @@ thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
 <h2>Forecasters through the same walk-forward, strategy and costs</h2>
 {html_table(table)}
 <p>DM p: Diebold-Mariano test (Harvey-Leybourne-Newbold corrected) that the forecast's squared error is
-lower than the zero forecast's; small p is evidence of skill. Hit rate skips zero forecasts.</p>
+lower than the zero forecast's; small p is evidence of skill. Hit rate skips zero forecasts. up_share: the
+share of the days the hit rate counts on which the asset rose, which is the hit rate of always being long; a
+hit rate shows skill only as far as it beats it.</p>
 {cumulative}
 <div class="row">{scatter}{folds_chart}</div>
 <h2>Skill per fold</h2>

@@ -3,6 +3,8 @@
 Notation: ``p`` a forecast, ``y`` the realised target, ``n`` the number of usable observations.
 
 * **Hit rate**: share of days with ``sign(p) == sign(y)``, skipping days where ``p == 0`` or ``y == 0``.
+* **Up share**: share of those same days with ``y > 0``, the hit rate of always being long; a hit rate
+  is skill only as far as it beats this base rate (a stock that rose on 54 % of days gives 54 % free).
 * **IC**: Pearson correlation of ``p`` and ``y``; **Spearman IC**: Pearson correlation of their ranks.
 * **MSE ratio**: ``mean((p - y)^2) / mean(y^2)``, the model's MSE over that of the zero forecast (< 1 beats zero).
 * **Out-of-sample R^2** (Campbell & Thompson 2008): ``1 - sum((y - p)^2) / sum((y - b)^2)`` with ``b`` the
@@ -35,6 +37,7 @@ __all__ = [
     "diebold_mariano",
     "expanding_mean_forecast",
     "forecast_report",
+    "hit_rates",
     "per_fold",
     "per_period_sharpe",
     "sharpe_ratio",
@@ -131,6 +134,20 @@ def _corr(x: np.ndarray, y: np.ndarray) -> float:
     return float(xc @ yc) / den if den > 0 else NAN
 
 
+def hit_rates(prediction, target) -> dict[str, float]:
+    """``hit_rate`` and its base rate ``up_share`` (both nan when no day counts).
+
+    Days where either value is NaN or zero are skipped. ``up_share`` is the share of the counted days
+    whose target is positive: the hit rate a forecast that is always positive would get on those days.
+    """
+    p, y = np.asarray(prediction, dtype=float), np.asarray(target, dtype=float)
+    counted = np.isfinite(p) & np.isfinite(y) & (p != 0) & (y != 0)
+    if not counted.any():
+        return {"hit_rate": NAN, "up_share": NAN}
+    p, y = p[counted], y[counted]
+    return {"hit_rate": float(np.mean(np.sign(p) == np.sign(y))), "up_share": float(np.mean(y > 0))}
+
+
 def forecast_report(
     prediction: pd.Series,
     target: pd.Series,
@@ -140,7 +157,8 @@ def forecast_report(
     """Skill statistics of ``prediction`` against ``target`` (Series aligned on a date index).
 
     Rows where either is NaN are dropped. Keys: ``n``, ``hit_rate`` (nan when every row has a zero),
-    ``ic``, ``ic_spearman``, ``mse``, ``mse_zero`` (MSE of the zero forecast), ``mse_ratio``,
+    ``up_share`` (share of the days counted by the hit rate that went up: see :func:`hit_rates`), ``ic``,
+    ``ic_spearman``, ``mse``, ``mse_zero`` (MSE of the zero forecast), ``mse_ratio``,
     ``oos_r2`` (vs ``history_mean``, e.g. :func:`expanding_mean_forecast`, on the rows where it is
     known; vs zero when ``history_mean`` is None), ``dm_stat`` and ``dm_pvalue`` (HLN-corrected
     Diebold-Mariano on squared errors vs the zero forecast, one-sided "less": small p = skill).
@@ -153,8 +171,7 @@ def forecast_report(
     p, y = frame["p"].to_numpy(), frame["y"].to_numpy()
     n = int(p.size)
     out: dict[str, float] = {"n": n}
-    nz = (p != 0) & (y != 0)
-    out["hit_rate"] = float(np.mean(np.sign(p[nz]) == np.sign(y[nz]))) if nz.any() else NAN
+    out.update(hit_rates(p, y))
     out["ic"] = _corr(p, y)
     out["ic_spearman"] = (
         _corr(frame["p"].rank().to_numpy(), frame["y"].rank().to_numpy()) if n else NAN
@@ -174,7 +191,7 @@ def forecast_report(
     return out
 
 
-PER_FOLD_COLUMNS = ["n", "hit_rate", "ic", "mse_ratio", "oos_r2", "dm_pvalue"]
+PER_FOLD_COLUMNS = ["n", "hit_rate", "up_share", "ic", "mse_ratio", "oos_r2", "dm_pvalue"]
 
 
 def per_fold(
@@ -184,7 +201,7 @@ def per_fold(
     history_mean: pd.Series | None = None,
 ) -> pd.DataFrame:
     """:func:`forecast_report` per walk-forward fold: one row per fold id (sorted), columns
-    ``n, hit_rate, ic, mse_ratio, oos_r2, dm_pvalue``. ``fold`` maps each date to its fold id."""
+    ``n, hit_rate, up_share, ic, mse_ratio, oos_r2, dm_pvalue``. ``fold`` maps each date to its fold id."""
     fold = pd.Series(fold)
     rows = {}
     for fid, idx in fold.dropna().groupby(fold.dropna(), sort=True).groups.items():

@@ -173,7 +173,10 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
         if universe:
             reports[fold.index]["tickers"] = sum(1 for p in data.pieces if len(p.test))
         if progress:
-            progress({"event": "fold", "folds": len(folds), **reports[fold.index]})
+            from .stats import hit_rates  # the fold's hit rate and its base rate, for the fold's line
+
+            progress({"event": "fold", "folds": len(folds), **reports[fold.index],
+                      **hit_rates(part["prediction"].to_numpy(), part["target"].to_numpy())})
     out = pd.concat([parts[k] for k in sorted(parts)])
     if universe:
         out = out.sort_values(["date", "ticker"], kind="stable")

@@ -42,7 +42,15 @@ def test_metrics_have_the_documented_names(first_run):
     metrics = json.loads((folder / "metrics.json").read_text())
     for side in ("strategy", "benchmark"):
         assert {"total_return", "cagr", "sharpe", "max_drawdown"} <= set(metrics[side])
-    assert {"n", "hit_rate", "ic", "mse", "mse_zero"} <= set(metrics["forecast"])
+    assert {"n", "hit_rate", "up_share", "ic", "mse", "mse_zero"} <= set(metrics["forecast"])
+    predictions = pd.read_csv(folder / "predictions.csv").dropna()
+    counted = predictions[(predictions["prediction"] != 0) & (predictions["target"] != 0)]
+    assert metrics["forecast"]["up_share"] == pytest.approx((counted["target"] > 0).mean())
+    assert all(0 <= fold["up_share"] <= 1 for fold in metrics["forecast_per_fold"])
+    comparison = (folder / "comparison.html").read_text()
+    # the LSTM's row: hit rate, then its up share, as percentages
+    assert f"<td>{metrics['forecast']['hit_rate']:.1%}</td><td>{metrics['forecast']['up_share']:.1%}</td>" in comparison
+    assert comparison.count("<th>up_share</th>") == 2  # forecasters table and per-fold table
     assert {"source", "rows", "start", "end", "sha256"} <= set(metrics["data"])
     assert metrics["data"]["source"] == "sample:MSFT" and metrics["data"]["end"] == "2003-12-31"
     assert metrics["config"]["lookback"] == 10
@@ -64,6 +72,14 @@ def test_terminal_shows_settings_progress_and_summary(first_run):
     assert "data: bundled sample MSFT" in out
     assert "walk-forward:" in out and "Buy & hold" in out and "Sharpe" in out
     assert "hit rate" in out and str(folder / "tearsheet.html") in out
+    metrics = json.loads((folder / "metrics.json").read_text())
+    f = metrics["forecast"]
+    assert f"hit rate {f['hit_rate']:.1%} vs {f['up_share']:.1%} up days" in out
+    fold_lines = [line for line in out.splitlines() if line.startswith("  fold ")]
+    assert all(" up days" in line for line in fold_lines)
+    # the output is not a terminal: one line per fold, in fold order (they train two at a time, largest first)
+    numbers = [int(line.split()[1].split("/")[0]) for line in fold_lines]
+    assert numbers == list(range(1, metrics["backtest"]["folds"] + 1)) and len(numbers) > 3
 
 
 def test_second_run_writes_a_new_folder_and_quiet_prints_only_the_path(first_run):

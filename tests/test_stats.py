@@ -15,6 +15,7 @@ from lstmtrade.stats import (
     expanding_mean_forecast,
     expected_max_sharpe,
     forecast_report,
+    hit_rates,
     per_fold,
     per_period_sharpe,
     probabilistic_sharpe_ratio,
@@ -123,8 +124,22 @@ def test_forecast_report_basics():
     hm = pd.Series(0.005, index=idx)
     rep2 = forecast_report(pred, target, history_mean=hm)
     assert rep2["oos_r2"] == pytest.approx(1 - np.sum((p - y) ** 2) / np.sum((y - 0.005) ** 2))
+    assert rep["up_share"] == pytest.approx(0.6)  # targets of rows 0,1,3,4,7: three of five positive
     zeros = forecast_report(pd.Series(0.0, index=idx), target)
-    assert math.isnan(zeros["hit_rate"])
+    assert math.isnan(zeros["hit_rate"]) and math.isnan(zeros["up_share"])
+
+
+def test_up_share_is_the_hit_rate_of_always_long_on_the_counted_days():
+    p = np.array([1.0, -1.0, 1.0, 0.0, 1.0, -2.0])
+    y = np.array([0.5, 0.2, -0.1, 0.3, np.nan, 0.0])
+    # counted: rows 0-2 (row 3 has p == 0, row 4 a NaN target, row 5 y == 0)
+    assert hit_rates(p, y) == {"hit_rate": pytest.approx(1 / 3), "up_share": pytest.approx(2 / 3)}
+    rng = np.random.default_rng(3)
+    target = rng.normal(0.0005, 0.01, 500)
+    always_long = hit_rates(np.ones(500), target)
+    assert always_long["hit_rate"] == always_long["up_share"] == np.mean(target > 0)
+    always_short = hit_rates(-np.ones(500), target)
+    assert always_short["hit_rate"] == pytest.approx(1 - always_short["up_share"])
 
 
 def _walk(n=3000, seed=7):
@@ -161,7 +176,8 @@ def test_per_fold():
     fold = pd.Series(np.repeat([0, 1, 2], 200), index=idx)
     table = per_fold(pred, target, fold, history_mean=expanding_mean_forecast(target))
     assert list(table.index) == [0, 1, 2]
-    assert list(table.columns) == ["n", "hit_rate", "ic", "mse_ratio", "oos_r2", "dm_pvalue"]
+    assert list(table.columns) == ["n", "hit_rate", "up_share", "ic", "mse_ratio", "oos_r2", "dm_pvalue"]
+    assert table.loc[2, "up_share"] == pytest.approx(np.mean(target.iloc[400:] > 0))
     assert (table["n"] == 200).all()
     one = forecast_report(pred.iloc[200:400], target.iloc[200:400])
     assert table.loc[1, "ic"] == pytest.approx(one["ic"])
