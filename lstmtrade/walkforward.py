@@ -170,8 +170,9 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
             _save_fold(fold_dir, fold, part, fitted, config, prices, calendar)
         reports[fold.index] = {"fold": fold.index, **_fold_dates(calendar, fold), **info,
                                "seconds": round(seconds, 4)}
-        if universe:
-            reports[fold.index]["tickers"] = sum(1 for p in data.pieces if len(p.test))
+        if universe:  # pooled: training windows over every ticker, tickers predicted
+            reports[fold.index].update(samples_fit=data.n_fit, samples_val=sum(len(p.val) for p in data.pieces),
+                                       tickers=sum(1 for p in data.pieces if len(p.test)))
         if progress:
             from .stats import hit_rates  # the fold's hit rate and its base rate, for the fold's line
 
