@@ -167,7 +167,11 @@ def _read_csv(target, label: str, compression: str | None) -> pd.DataFrame:
     return raw
 
 
-def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
+def _columns(raw: pd.DataFrame, label: str) -> str:
+    """Normalise ``raw``'s column names in place (stripped, lower case, ``_`` as space); return the date column.
+
+    Raises DataError naming the missing columns. Shared with :mod:`lstmtrade.panel`.
+    """
     raw.columns = [str(c).strip().lower().replace("_", " ") for c in raw.columns]
     date_col = next((c for c in ("date", "datetime", "timestamp", "time") if c in raw.columns), None)
     missing = [c for c in COLUMNS if c not in raw.columns]
@@ -178,6 +182,11 @@ def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
         hint = f"; the file seems to use {sep!r} between fields, not ','" if sep else ""
         raise DataError(f"{label}: missing column(s) {', '.join(need)} (found: {found}); "
                         f"expected Date,Open,High,Low,Close[,Adj Close],Volume{hint}")
+    return date_col
+
+
+def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
+    date_col = _columns(raw, label)
     if raw.empty:
         raise DataError(f"{label}: the file has a header but no rows")
     line = pd.RangeIndex(len(raw)) + 2  # CSV line numbers: the header is line 1
@@ -283,17 +292,50 @@ def _check_values(frame: pd.DataFrame, label: str, line: pd.RangeIndex) -> None:
             need = ">= 0" if col == "volume" else "> 0"
             raise DataError(f"{label}: line {line[i]}: {col.title()} {column[i]:g} must be {need}")
     o, h, lo, c = (frame[k].to_numpy() for k in ("open", "high", "low", "close"))
-    tol = 1e-9 * h
+    high_low, open_out, close_out = _ohlc_masks(o, h, lo, c)
     checks = (
-        (h + tol < lo, "High {h:g} is below Low {lo:g}"),
-        ((o > h + tol) | (o < lo - tol), "Open {o:g} is outside [Low {lo:g}, High {h:g}]"),
-        ((c > h + tol) | (c < lo - tol), "Close {c:g} is outside [Low {lo:g}, High {h:g}]"),
+        (high_low, "High {h:g} is below Low {lo:g}"),
+        (open_out, "Open {o:g} is outside [Low {lo:g}, High {h:g}]"),
+        (close_out, "Close {c:g} is outside [Low {lo:g}, High {h:g}]"),
     )
     for bad, message in checks:
         if bad.any():
             i = int(np.argmax(bad))
             text = message.format(o=o[i], h=h[i], lo=lo[i], c=c[i])
             raise DataError(f"{label}: line {line[i]}: {text}")
+
+
+def _ohlc_masks(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray):
+    """Rows whose High is below Low, whose Open, whose Close lies outside [Low, High] (relative tolerance 1e-9)."""
+    tol = 1e-9 * h
+    return h + tol < lo, (o > h + tol) | (o < lo - tol), (c > h + tol) | (c < lo - tol)
+
+
+def row_faults(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, the first rule of :func:`_check_values` it breaks, in words ("" when it passes).
+
+    The same rules, row by row, for loaders that drop a bad row instead of refusing the file: every price and
+    volume finite, prices > 0, volume >= 0, ``low <= open, close <= high``. ``frame`` holds ``COLUMNS``.
+    """
+    values = frame[list(COLUMNS)].to_numpy(dtype="float64")
+    out = np.full(len(frame), "", dtype=object)
+
+    def mark(bad: np.ndarray, text) -> None:
+        todo = bad & (out == "")
+        for i in np.flatnonzero(todo):
+            out[i] = text(i) if callable(text) else text
+
+    missing = ~np.isfinite(values)
+    if missing.any():
+        names = np.array([c.title() for c in COLUMNS])
+        mark(missing.any(axis=1), lambda i: "missing or infinite " + "/".join(names[missing[i]]))
+    for j, col in enumerate(COLUMNS):
+        low_bad = values[:, j] < 0 if col == "volume" else values[:, j] <= 0
+        mark(low_bad, f"{col.title()} {'< 0' if col == 'volume' else '<= 0'}")
+    high_low, open_out, close_out = _ohlc_masks(*(values[:, k] for k in range(4)))
+    mark(high_low, "High below Low")
+    mark(open_out | close_out, lambda i: ("Open" if open_out[i] else "Close") + " outside [Low, High]")
+    return out
 
 
 def _parse_bound(value: str, option: str) -> pd.Timestamp:

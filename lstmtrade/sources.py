@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .data import SAMPLES, PriceData, load_prices
+from .panel import UNIVERSE_SAMPLES
 from .errors import DataError
 
 ENV_CACHE = "LSTMTRADE_CACHE"
@@ -207,8 +208,20 @@ def list_cached(cache: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def list_samples() -> list[dict[str, Any]]:
+    """Bundled single-ticker samples, then the bundled universes (``sample:SP500``)."""
     return [{"symbol": s, "kind": "sample", "source": f"sample:{s}", **_describe(load_prices(f"sample:{s}"))}
-            for s in SAMPLES]
+            for s in SAMPLES] + [_describe_universe(s) for s in UNIVERSE_SAMPLES]
+
+
+def _describe_universe(name: str) -> dict[str, Any]:
+    """A bundled universe: rows (bars used, all tickers), first and last date, and how many tickers it holds."""
+    from .panel import load_universe
+
+    universe = load_universe(f"sample:{name}")
+    calendar = universe.calendar
+    return {"symbol": name, "kind": "sample", "source": f"sample:{name}", "rows": int(universe.report["rows"].sum()),
+            "first": str(calendar[0].date()), "last": str(calendar[-1].date()), "tickers": len(universe.report),
+            "summary": universe.summary}
 
 
 def summary(symbol: str, cache: str | Path | None = None) -> dict[str, Any]:
@@ -216,6 +229,8 @@ def summary(symbol: str, cache: str | Path | None = None) -> dict[str, Any]:
     text = str(symbol).strip()
     if text.lower().startswith("sample:"):
         name = text.split(":", 1)[1].upper()
+        if name in UNIVERSE_SAMPLES:
+            return _describe_universe(name)
         return {"symbol": name, "kind": "sample", "source": f"sample:{name}", **_describe(load_prices(text))}
     name = check_symbol(text)
     csv_path, meta_path = _paths(name, cache)
