@@ -75,6 +75,11 @@ class FoldData:
         return sum(len(p.fit) for p in self.pieces)
 
 
+def rows_of(span: range) -> np.ndarray:
+    """A range of rows as an integer index array (an empty range too)."""
+    return np.arange(span.start, span.stop, dtype=np.int64)
+
+
 def _scaler(piece: Piece, lookback: int) -> StandardScaler:
     """Fit on the rows that the ticker's training windows touch, only."""
     return StandardScaler().fit(piece.features[piece.fit.start - lookback + 1: piece.fit.stop])
@@ -90,19 +95,19 @@ class Persistence:
     @staticmethod
     def fit_predict(data: FoldData, config: Config, state: Any, progress: Progress | None):
         # target of t-2: open(t-1) -> open(t), known at the open of t (rows of the ticker itself)
-        return np.concatenate([p.target[np.asarray(p.test) - 2] for p in data.pieces]), {}
+        return np.concatenate([p.target[rows_of(p.test) - 2] for p in data.pieces]), {}
 
 
 class Ridge:
     @staticmethod
     def fit_predict(data: FoldData, config: Config, state: Any, progress: Progress | None):
         scaled = [_scaler(p, 1).transform(p.features) for p in data.pieces]
-        a = np.concatenate([x[np.asarray(p.fit)] for x, p in zip(scaled, data.pieces)])
-        y = np.concatenate([p.label[np.asarray(p.fit)] for p in data.pieces])
+        a = np.concatenate([x[rows_of(p.fit)] for x, p in zip(scaled, data.pieces)])
+        y = np.concatenate([p.label[rows_of(p.fit)] for p in data.pieces])
         y_mean = y.mean()
         gram = a.T @ a + RIDGE_ALPHA * len(y) * np.eye(a.shape[1])
         coef = np.linalg.solve(gram, a.T @ (y - y_mean))
-        return np.concatenate([x[np.asarray(p.test)] @ coef + y_mean for x, p in zip(scaled, data.pieces)]), {}
+        return np.concatenate([x[rows_of(p.test)] @ coef + y_mean for x, p in zip(scaled, data.pieces)]), {}
 
 
 @dataclass
@@ -163,17 +168,17 @@ def prepare_lstm_fold(data: FoldData, config: Config, device: Any) -> PreparedFo
     from .train import fold_seed
 
     lookback = data.lookback
-    labels = np.concatenate([p.label[np.asarray(p.fit)] for p in data.pieces])
+    labels = np.concatenate([p.label[rows_of(p.fit)] for p in data.pieces])
     y_mean, y_std = float(labels.mean()), float(labels.std()) or 1.0
     scalers, fit_x, fit_y, val_x, val_y = {}, [], [], [], []
     for p in data.pieces:
         scaler = scalers[p.ticker] = _scaler(p, lookback)
         x = scaler.transform(p.features)
         fit_x.append(windows(x, p.fit, lookback).astype(np.float32))
-        fit_y.append(p.label[np.asarray(p.fit)])
+        fit_y.append(p.label[rows_of(p.fit)])
         if len(p.val):
             val_x.append(windows(x, p.val, lookback).astype(np.float32))
-            val_y.append(p.label[np.asarray(p.val)])
+            val_y.append(p.label[rows_of(p.val)])
 
     def tensors(xs: list, ys: list):
         if not xs:

@@ -30,7 +30,7 @@ import pandas as pd
 from .config import Config
 from .errors import ConfigError
 from .features import LABEL_REACH, build_features, build_target, warmup
-from .forecasters import FORECASTERS, LSTM, FoldData, Piece, resolve_engine
+from .forecasters import FORECASTERS, LSTM, FoldData, Piece, resolve_engine, rows_of
 from .csvio import write_exact_csv
 from .predictions import Predictions
 from .splits import MIN_FIT_ROWS, Fold, WalkForward
@@ -117,7 +117,7 @@ def fold_pieces(fold: Fold, series: list[_Series], first: int) -> list[Piece]:
             continue
         stop = max(test.stop, (val or fit).stop)
         label = s.label[:stop]
-        train = np.r_[np.asarray(fit, dtype=np.int64), np.asarray(val, dtype=np.int64)]
+        train = np.r_[rows_of(fit), rows_of(val)]
         if not np.isfinite(label[train]).all():
             # a rank label is missing where the ticker lacked a session within two bars: train on it as
             # the middle rank (no information) rather than leak a later label into the ranking
@@ -188,7 +188,7 @@ def _fold_frame(data: FoldData, values: np.ndarray, by_ticker: dict[str, _Series
     """The fold's predictions as rows (date[, ticker], prediction, target, fold)."""
     dates, tickers, targets = [], [], []
     for p in data.pieces:
-        rows = np.asarray(p.test)
+        rows = rows_of(p.test)
         dates.append(by_ticker[p.ticker].index[rows])
         targets.append(p.target[rows])
         tickers.append(np.full(len(rows), p.ticker, dtype=object))
