@@ -62,7 +62,7 @@ def comparison_page(result: Any, title: str) -> str:
     f = m["forecast"]
 
     fig, ax = plt.subplots(figsize=(10, 3.8))
-    ax.bar(rank_ic.index, rank_ic.to_numpy(), width=1.0, color="#c9d3e0", label="daily Rank IC")
+    ax.plot(rank_ic.index, rank_ic.to_numpy(), color="#9fb3c8", linewidth=0.6, label="daily Rank IC")
     ax.plot(rank_ic.index, rank_ic.rolling(63, min_periods=20).mean(), color="#1f4e79", linewidth=1.8,
             label="63-day mean")
     ax.axhline(0, color="#888", linewidth=0.6)
@@ -181,6 +181,12 @@ def _pct(value: Any) -> str:
 def _cell(value: Any, column: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
+    if isinstance(value, pd.Timestamp):
+        return str(value.date())
+    if isinstance(value, str) and len(value) > 40:
+        return f'<span style="display:block;text-align:left">{html.escape(value)}</span>'
+    if (column == "n" or column.startswith("n_")) and float(value).is_integer():
+        return str(int(value))
     if column in _PERCENT and isinstance(value, float):
         return f"{value:.1%}"
     if isinstance(value, float):
