@@ -201,7 +201,7 @@ def audit(config_file, param_pairs, out, quiet, verbose, **options) -> None:
 
 @cli.command()
 @click.option("--dir", "folder", default="strategies", show_default=True, type=click.Path(file_okay=False),
-              help="Folder whose .py files are searched for PredictionStrategy subclasses.")
+              help="Folder whose .py files are searched for PredictionStrategy and PortfolioStrategy subclasses.")
 def strategies(folder: str) -> None:
     """List the built-in strategies and those found in a folder, with their params and defaults.
 
@@ -209,6 +209,7 @@ def strategies(folder: str) -> None:
     `--strategy path/file.py[:Class]`, and set params with `--param name=value`.
     """
     from .loader import describe, strategies_in_folder
+    from .portfolio import BUILTINS as PORTFOLIO, PortfolioStrategy
     from .strategy import BUILTINS
 
     def show(label: str, cls: type) -> None:
@@ -220,11 +221,14 @@ def strategies(folder: str) -> None:
     click.echo("built-in (--strategy NAME):")
     for name, cls in BUILTINS.items():
         show(name, cls)
+    click.echo("\nportfolio built-ins, for a universe of tickers (--strategy NAME):")
+    for name, cls in PORTFOLIO.items():
+        show(name, cls)
     found, problems = strategies_in_folder(Path(folder))
     click.echo(f"\nin {folder}/ (--strategy {folder}/FILE.py[:Class]):" if found or problems
                else f"\nno strategy files in {folder}/")
     for label, cls in found:
-        show(label, cls)
+        show(label + (" [portfolio]" if issubclass(cls, PortfolioStrategy) else ""), cls)
     for problem in problems:
         click.echo(f"  could not load {problem}")
 

@@ -1,8 +1,9 @@
 """Finding a strategy class from what the user typed, and typing its ``--param name=value`` settings.
 
 ``--strategy`` accepts a built-in name (``LongShort``), ``package.module:Class``, or
-``path/to/file.py[:Class]``; a file that defines exactly one :class:`PredictionStrategy` subclass may be
-named without ``:Class``. Errors distinguish "file not found", "your file raised while importing"
+``path/to/file.py[:Class]``; a file that defines exactly one strategy class may be named without
+``:Class``. Strategies are :class:`PredictionStrategy` (one asset) or :class:`PortfolioStrategy` (a
+universe) subclasses; the built-in names of both are accepted. Errors distinguish "file not found", "your file raised while importing"
 (with your file and line), "class not found" (listing what is there) and "not a PredictionStrategy".
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .errors import StrategyError
 
 def load_strategy(spec: str | type) -> type:
     """The strategy class named by ``spec`` (a class passes through after a check)."""
-    from .strategy import BUILTINS
+    BUILTINS = all_builtins()
 
     if isinstance(spec, type):
         return _check_class(spec, spec.__name__)
@@ -49,7 +50,8 @@ def load_strategy(spec: str | type) -> type:
             return next(iter(found.values()))
         if not found:
             raise StrategyError(f"{path_part} defines no PredictionStrategy subclass: write "
-                                "'class MyStrategy(PredictionStrategy)' after 'from lstmtrade import PredictionStrategy'")
+                                "'class MyStrategy(PredictionStrategy)' after 'from lstmtrade import PredictionStrategy' "
+                                "(or PortfolioStrategy, for a universe)")
         raise StrategyError(f"{path_part} defines {len(found)} PredictionStrategy subclasses ({', '.join(found)}); "
                             f"name one as {path_part}:Class")
     cls = getattr(module, class_name, None)
@@ -59,12 +61,26 @@ def load_strategy(spec: str | type) -> type:
     return _check_class(cls, f"{path_part}:{class_name}")
 
 
-def _check_class(cls: Any, label: str) -> type:
+def all_builtins() -> dict[str, type]:
+    """Built-in strategies by name: the one-asset rules, then the portfolio rules."""
+    from .portfolio import BUILTINS as PORTFOLIO
+    from .strategy import BUILTINS
+
+    return {**BUILTINS, **PORTFOLIO}
+
+
+def _bases() -> tuple[type, ...]:
+    from .portfolio import PortfolioStrategy
     from .strategy import PredictionStrategy
 
-    if not (isinstance(cls, type) and issubclass(cls, PredictionStrategy)):
+    return PredictionStrategy, PortfolioStrategy
+
+
+def _check_class(cls: Any, label: str) -> type:
+    if not (isinstance(cls, type) and issubclass(cls, _bases())):
         raise StrategyError(f"{label} is not a PredictionStrategy subclass "
-                            "(subclass lstmtrade.PredictionStrategy and override target_weight)")
+                            "(subclass lstmtrade.PredictionStrategy and override target_weight, "
+                            "or lstmtrade.PortfolioStrategy and override target_weights)")
     return cls
 
 
@@ -73,12 +89,11 @@ def _looks_like_file(text: str) -> bool:
 
 
 def strategies_in(module: ModuleType) -> dict[str, type]:
-    """PredictionStrategy subclasses defined in ``module`` itself (not imported into it)."""
-    from .strategy import PredictionStrategy
-
+    """PredictionStrategy and PortfolioStrategy subclasses defined in ``module`` itself (not imported into it)."""
+    bases = _bases()
     return {name: obj for name, obj in vars(module).items()
-            if isinstance(obj, type) and issubclass(obj, PredictionStrategy)
-            and obj is not PredictionStrategy and obj.__module__ == module.__name__}
+            if isinstance(obj, type) and issubclass(obj, bases)
+            and obj not in bases and obj.__module__ == module.__name__}
 
 
 def _import_file(path: Path) -> ModuleType:

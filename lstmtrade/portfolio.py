@@ -14,8 +14,9 @@ Write your own by subclassing :class:`PortfolioStrategy` and overriding one meth
 
 ``target_weights(predictions)`` receives today's forecasts (a Series: index = the tickers that traded
 today and have a finite forecast, values = predicted returns) and returns the fraction of equity to
-hold in each ticker from the next open (negative = short). Tickers it leaves out are closed; a NaN
-weight keeps that ticker's position as it is; returning ``None`` keeps every position (no orders).
+hold in each ticker from the next open (negative = short). Tickers it leaves out are closed (except
+those that did not trade today, see Calendars); a NaN weight keeps that ticker's position as it is;
+returning ``None`` keeps every position (no orders).
 If the wide ``uncertainty`` frame was given to :func:`backtest_portfolio`, today's values are in
 ``self.uncertainty`` (a Series aligned with ``predictions``; ``None`` without the frame), and an
 override declared as ``target_weights(self, predictions, uncertainty)`` receives them as its second
@@ -33,9 +34,11 @@ proceeds are cut to the cash available.
 
 Calendars: the feeds run on the union of the tickers' trading dates. A ticker without a bar on a
 date is not traded that day (Backtrader would fill an order at its previous bar's open): its
-position is kept, valued at its last close, and any change waits for its next bar (a later decision
-replaces the wish). A ticker whose data ends before the last out-of-sample day is sold at the open
-of its last bar, because nothing could be priced after it; the cash stays in the portfolio.
+position is kept, valued at its last close, and any change waits for its next bar. It has no
+forecast that day, so a decision that leaves it out does not close it: its target, and any change
+still waiting, stand until it trades again or a decision names it. A ticker whose data ends before
+the last out-of-sample day is sold at the open of its last bar, because nothing could be priced
+after it; the cash stays in the portfolio.
 
 ``next()`` runs on every date of the union calendar, even while some feeds have not started (their
 ``len()`` is 0: check :meth:`has_bar` before reading a feed or an indicator built on it).
@@ -65,6 +68,7 @@ class _Universe:
     tickers: pd.Index  # (N,)
     dates: pd.DatetimeIndex  # (T,) union of the feeds' dates
     has_bar: np.ndarray  # bool: the ticker has a bar on that date
+    paused: np.ndarray  # bool: no bar that date, though the ticker has bars before and after it
     open: np.ndarray  # NaN where no bar
     mark: np.ndarray  # price that values a position at that open: the open, else the last close
     close: np.ndarray  # last close up to that date (what the broker values a position at)
@@ -85,7 +89,9 @@ class PortfolioStrategy(bt.Strategy):
     (or :meth:`recent_predictions`), ``self.feed(ticker)`` and indicators built in ``__init__``
     (call ``super().__init__()`` first), and call ``self.set_targets(weights)``.
 
-    Available inside: ``self.tickers`` (list), ``self.predictions`` and ``self.uncertainty``
+    Available inside: ``self.tickers`` (list), ``self.trading`` (tickers with a bar today),
+    ``self.paused`` (tickers between two of their bars without one today),
+    ``self.predictions`` and ``self.uncertainty``
     (today's Series, or None), ``self.last_targets`` (the previous decision, a Series of nonzero
     weights, None before the first), :meth:`has_bar`, :meth:`feed`, :meth:`current_weights`,
     :meth:`recent_predictions`, ``self.gross`` (the gross limit in force).
@@ -105,6 +111,8 @@ class PortfolioStrategy(bt.Strategy):
         self.tickers: list[str] = list(universe.tickers)
         self._col = {data: j for j, data in enumerate(self.datas)}
         self._wanted = np.full(len(self.tickers), np.nan)  # targets not yet traded (NaN: nothing to do)
+        self._target = np.zeros(len(self.tickers))  # the weight each ticker is meant to have
+        self._opening = False  # True inside next_open
         self._pending: dict[int, bt.Order] = {}
         self.predictions: pd.Series | None = None
         self.uncertainty: pd.Series | None = None
@@ -150,6 +158,19 @@ class PortfolioStrategy(bt.Strategy):
         """Whether ``ticker`` traded on today's date (at the close: today; in next_open: this open)."""
         return bool(self._u.has_bar[self._today(), self.tickers.index(ticker)])
 
+    @property
+    def trading(self) -> pd.Index:
+        """Tickers with a bar today (at the close: today's; in next_open: this open's)."""
+        return self._u.tickers[self._u.has_bar[self._today()]]
+
+    @property
+    def paused(self) -> pd.Index:
+        """Tickers without a bar today that have bars before and after it (a holiday or a halt).
+
+        A decision leaves these as they are unless it names them (they have no forecast today).
+        """
+        return self._u.tickers[self._u.paused[self._today()]]
+
     def current_weights(self) -> pd.Series:
         """Nonzero weights held now, valued at the last close."""
         i = self._today()
@@ -179,7 +200,8 @@ class PortfolioStrategy(bt.Strategy):
         return True
 
     def _today(self) -> int:
-        return len(self) - 1
+        """Index of today's date on the union calendar: in next_open the strategy has not advanced yet."""
+        return len(self) if self._opening else len(self) - 1
 
     # -- the decision at the close
     def prenext(self) -> None:
@@ -198,8 +220,11 @@ class PortfolioStrategy(bt.Strategy):
     def set_targets(self, weights: pd.Series | Mapping[str, float] | None) -> None:
         """Hold ``weights`` (ticker -> fraction of equity) from the next open; tickers left out are closed.
 
-        NaN keeps a ticker's position; ``None`` changes nothing. The sum of ``|weight|`` above
-        ``self.gross`` is scaled down. Ignored before the first out-of-sample day.
+        Tickers left out that did not trade today are not closed: their target and any change still
+        waiting for their next bar stand (they had no forecast to decide on). NaN keeps a ticker's
+        position as it is; ``None`` changes nothing. When the sum of ``|weight|`` (names left alone
+        included) exceeds ``self.gross``, every weight is scaled down alike. Ignored before the first
+        out-of-sample day (those bars only warm indicators up).
         """
         i = self._today()
         if weights is None or i < self._u.first or i > self._u.last:
@@ -214,7 +239,9 @@ class PortfolioStrategy(bt.Strategy):
             unknown = list(weights.index[cols < 0][:3])
             raise StrategyError(f"{type(self).__name__} returned weights for unknown ticker(s) {unknown}; "
                                 f"the universe is {self.tickers[:5]}{'...' if len(self.tickers) > 5 else ''}")
-        target = np.zeros(len(self.tickers))
+        idle = self._u.paused[i].copy()  # no bar today, so no forecast: left as they are unless named
+        idle[cols] = False
+        target = np.where(idle, self._target, 0.0)
         try:
             target[cols] = np.asarray(weights, dtype="float64")
         except (TypeError, ValueError):
@@ -224,9 +251,12 @@ class PortfolioStrategy(bt.Strategy):
         if gross > self.gross:
             target *= self.gross / gross
         self._decisions[i] = target
-        self._wanted = target.copy()
-        chosen = ~np.isnan(target) & (target != 0)
-        self.last_targets = pd.Series(target[chosen], index=self._u.tickers[chosen], dtype="float64")
+        wish = target.copy()
+        wish[idle & np.isnan(self._wanted)] = np.nan  # an idle name with nothing pending keeps its position
+        self._wanted = wish
+        self._target = np.where(np.isnan(target), self._target, target)
+        chosen = self._target != 0
+        self.last_targets = pd.Series(self._target[chosen], index=self._u.tickers[chosen], dtype="float64")
 
     # -- machinery: orders at the next open
     def prenext_open(self) -> None:
@@ -237,6 +267,13 @@ class PortfolioStrategy(bt.Strategy):
 
     def next_open(self) -> None:
         """At the open of t+1, before orders are matched: size each order with this open's price."""
+        self._opening = True
+        try:
+            self._rebalance()
+        finally:
+            self._opening = False
+
+    def _rebalance(self) -> None:
         u = self._u
         i = len(self)  # this open's date (the strategy has not moved on to today's close yet)
         if i >= len(u.dates):
@@ -245,6 +282,7 @@ class PortfolioStrategy(bt.Strategy):
         shares = None
         for j in u.ends_early.get(i, ()):  # its last bar: nothing could be priced after it
             shares = self._shares() if shares is None else shares
+            self._target[j] = 0.0
             if shares[j] != 0:
                 want[j] = 0.0
         todo = u.has_bar[i] & ~np.isnan(want)
@@ -320,7 +358,10 @@ class PortfolioStrategy(bt.Strategy):
 # -- built-in rules -----------------------------------------------------------------------------------
 
 class TopK(PortfolioStrategy):
-    """Equal weights in the k highest forecasts, rebalanced at every decision."""
+    """Equal weights in the k highest forecasts, rebalanced at every decision.
+
+    A held name without a bar today is kept (it has no forecast to rank) and counts towards k.
+    """
 
     params = (
         ("k", 10),  # names held; each gets gross_limit / k of equity (fewer names: the rest stays in cash)
@@ -334,7 +375,9 @@ class TopK(PortfolioStrategy):
     def target_weights(self, predictions: pd.Series) -> pd.Series:
         if self.p.min_forecast is not None:
             predictions = predictions[predictions > self.p.min_forecast]
-        top = predictions.nlargest(self.p.k)  # ties: the earlier column wins
+        chosen = self.last_targets.index if self.last_targets is not None else pd.Index([])
+        idle = chosen[chosen.isin(self.paused)]  # no bar today: the base class keeps them
+        top = predictions.nlargest(max(0, self.p.k - len(idle)))  # ties: the earlier column wins
         return pd.Series(self.gross / self.p.k, index=top.index)
 
 
@@ -343,8 +386,9 @@ class TopKDropout(PortfolioStrategy):
 
     Held names and the best-ranked names not held are ranked together; held names among the n_drop
     worst of that list are sold and as many of the best new names are bought (more while fewer than k
-    are held). A held name without a forecast today ranks last. Equal weights, gross_limit / k each.
-    "Held" means chosen at the previous decision (``self.last_targets``).
+    are held). A held name without a forecast today ranks last; one without a bar today is left alone
+    and still counts towards k. Equal weights, gross_limit / k each. "Held" means chosen at the
+    previous decision (``self.last_targets``), whether or not its order has filled yet.
     """
 
     params = (
@@ -360,14 +404,17 @@ class TopKDropout(PortfolioStrategy):
 
     def target_weights(self, predictions: pd.Series) -> pd.Series:
         k, n_drop = self.p.k, self.p.n_drop
-        held = self.last_targets.index if self.last_targets is not None else pd.Index([])
-        last = predictions.reindex(held).sort_values(ascending=False, kind="stable").index  # NaN last
-        others = predictions[~predictions.index.isin(held)].sort_values(ascending=False, kind="stable")
-        fresh = others.index[:max(0, n_drop + k - len(last))]
+        chosen = self.last_targets.index if self.last_targets is not None else pd.Index([])
+        idle = chosen[chosen.isin(self.paused)]  # no bar today: the base class keeps them; they count towards k
+        room = k - len(idle)
+        last = predictions.reindex(chosen[chosen.isin(self.trading)])
+        last = last.sort_values(ascending=False, kind="stable").index  # best first, no forecast last
+        others = predictions[~predictions.index.isin(chosen)].sort_values(ascending=False, kind="stable")
+        fresh = others.index[:max(0, n_drop + room - len(last))]
         comb = predictions.reindex(last.append(fresh)).sort_values(ascending=False, kind="stable").index
         worst = comb[len(comb) - n_drop:] if n_drop else comb[:0]
         sell = last[last.isin(worst)]
-        buy = fresh[:max(0, len(sell) + k - len(last))]
+        buy = fresh[:max(0, len(sell) + room - len(last))]
         keep = last[~last.isin(sell)].append(buy)
         return pd.Series(self.gross / k, index=keep)
 
@@ -624,16 +671,19 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
                         f"{unknown[0].date()}: use the price data the predictions were made on")
     shape = (len(dates), len(tickers))
     has_bar = np.zeros(shape, dtype=bool)
+    paused = np.zeros(shape, dtype=bool)
     opens = np.full(shape, np.nan)
     closes = np.full(shape, np.nan)
     ends_early: dict[int, list[int]] = {}
     for j, ticker in enumerate(tickers):
         rows = dates.get_indexer(frames[ticker].index)
         has_bar[rows, j] = True
+        paused[rows[0]:rows[-1] + 1, j] = True
         opens[rows, j] = frames[ticker]["open"].to_numpy()
         closes[rows, j] = frames[ticker]["close"].to_numpy()
         if rows[-1] < len(dates) - 1:
             ends_early.setdefault(int(rows[-1]), []).append(j)
+    paused &= ~has_bar
     closes = pd.DataFrame(closes).ffill().to_numpy()
     mark = np.where(has_bar, opens, np.vstack([np.full((1, len(tickers)), np.nan), closes[:-1]]))
     values = _on_calendar(pred, dates, tickers, "predictions")
@@ -650,7 +700,7 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
         unc = _on_calendar(uncertainty.set_axis(_naive(pd.DatetimeIndex(uncertainty.index))), dates, tickers,
                            "uncertainty")
         unc[~has_bar] = np.nan
-    universe = _Universe(tickers, dates, has_bar, opens, mark, closes, values, unc,
+    universe = _Universe(tickers, dates, has_bar, paused, opens, mark, closes, values, unc,
                          int(dates.get_loc(first_day)), int(dates.get_loc(last_day)), ends_early)
     return universe, frames
 
