@@ -21,7 +21,7 @@ def panel_csv(tmp_path_factory):
         frame = prices.frame.rename(columns=str.capitalize).rename_axis("Date").reset_index()
         frame.insert(0, "Ticker", ticker)
         rows.append(frame)
-    panel = pd.concat(rows).sample(frac=1.0, random_state=0)  # any order of rows
+    panel = pd.concat(rows, ignore_index=True).sample(frac=1.0, random_state=0)  # any order of rows
     panel.loc[panel.index[5], "Close"] = np.nan  # one vendor fault: the row is dropped, the ticker repaired
     path = tmp_path_factory.mktemp("panel") / "panel.csv"
     panel.to_csv(path, index=False)
