@@ -153,9 +153,19 @@ def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strat
             return Check(name, "FAIL", f"the strategy failed on data ending or altered after {cut.date()} "
                          f"({exc}); does it read future bars?", str(cut.date()))
         portfolio = isinstance(getattr(full_bt, "positions", None), pd.DataFrame) and len(full_bt.positions)
-        pairs = [("decisions", full_bt.decisions, other.decisions)]
-        pairs.append(("positions", full_bt.positions, other.positions) if portfolio
-                     else ("positions", full_bt.weights, other.weights))
+        if portfolio:
+            # a ticker with no forecast up to the cut is not in the shorter run at all: it must not be held
+            known = other.positions.columns
+            unknown = full_bt.positions.columns.difference(known)
+            held = _upto(_keyed(full_bt.positions[unknown]), cut)
+            if (held.fillna(0.0) != 0).any():
+                return Check(name, "FAIL", f"positions in tickers without a forecast up to {cut.date()}",
+                             _first_difference(held, held * 0))
+            pairs = [("decisions", full_bt.decisions[known.intersection(full_bt.decisions.columns)],
+                      other.decisions), ("positions", full_bt.positions[known], other.positions)]
+        else:
+            pairs = [("decisions", full_bt.decisions, other.decisions),
+                     ("positions", full_bt.weights, other.weights)]
         for what, a, b in pairs:
             bad = _first_difference(_upto(_keyed(a), cut), _upto(_keyed(b), cut))
             if bad is not None:

@@ -196,3 +196,25 @@ def test_rank_target_trains_on_centred_ranks(universe, ucfg):
     # a ranked label is centred, so a linear fit's forecasts hover around 0 whatever the return scale
     assert abs(result.prediction.mean()) < 0.05
     assert result.frame["target"].abs().max() < 1  # the target column stays the realised return
+
+
+def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
+    from types import SimpleNamespace
+
+    from lstmtrade.audit import audit
+    from lstmtrade.portfolio import PortfolioStrategy, TopK
+
+    class PeeksAtTomorrow(PortfolioStrategy):
+        """Buys the names whose next open is higher: look-ahead, so the audit must fail it."""
+
+        def target_weights(self, predictions):
+            up = [t for t in predictions.index if len(self.feed(t).open.array) > len(self.feed(t))
+                  and self.feed(t).open[1] > self.feed(t).close[0]]
+            return pd.Series(1.0 / max(len(up), 1), index=up)
+
+    universe = SimpleNamespace(prices=planted_universe(n_tickers=6, n_days=330))
+    config = ucfg.replace(model="linear")
+    checks = {c.name: c for c in audit(universe, config, TopK, {"k": 2}, cuts=(0.5,), strategy_cuts=4)}
+    assert all(c.status in ("PASS", "INFO") for c in checks.values()), [c.line() for c in checks.values()]
+    peeking = {c.name: c for c in audit(universe, config, PeeksAtTomorrow, {}, cuts=(0.5,), strategy_cuts=4)}
+    assert "FAIL" in {peeking["truncation (strategy)"].status, peeking["future poisoning (strategy)"].status}
