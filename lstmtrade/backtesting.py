@@ -12,10 +12,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from ._backtrader import bt
 from .data import PriceData
 from .errors import DataError, StrategyError
 from .forecast import Predictions

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 
-import backtrader as bt
-
+from ._backtrader import bt
 from .errors import StrategyError
 
 
