@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import backtrader as bt
+from ._backtrader import bt
 import numpy as np
 import pandas as pd
 
