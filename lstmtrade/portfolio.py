@@ -52,10 +52,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._backtrader import bt
 import numpy as np
 import pandas as pd
 
+from ._backtrader import bt
 from .backtesting import HISTORY, BacktestResult, buy_and_hold, check_params, strategy_params
 from .data import PriceData
 from .errors import DataError, StrategyError
