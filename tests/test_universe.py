@@ -218,3 +218,24 @@ def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
     assert all(c.status in ("PASS", "INFO") for c in checks.values()), [c.line() for c in checks.values()]
     peeking = {c.name: c for c in audit(universe, config, PeeksAtTomorrow, {}, cuts=(0.5,), strategy_cuts=4)}
     assert "FAIL" in {peeking["truncation (strategy)"].status, peeking["future poisoning (strategy)"].status}
+
+
+def test_fold_cache_for_a_universe_invalidates_exactly_the_folds_an_edit_touches(universe, ucfg, tmp_path):
+    from lstmtrade.cache import FoldCache
+
+    first_cache = FoldCache(tmp_path)
+    first = walk_forward_predict(universe, ucfg, cache=first_cache)
+    n = len(first.folds)
+    again = FoldCache(tmp_path)
+    same = walk_forward_predict(universe, ucfg.replace(commission=25.0), cache=again)
+    assert (first_cache.misses, again.hits) == (n, n) and same.frame.equals(first.frame)
+    # one bar of one ticker, inside fold 2's test range: folds 0-1 reused, folds 2.. retrained
+    day = pd.Timestamp(first.folds[2]["test_start"]) + pd.Timedelta(days=3)
+    edited = dict(universe)
+    frame = universe["T05"].frame.copy()
+    day = frame.index[frame.index.searchsorted(day)]
+    frame.loc[day, ["open", "high", "low", "close"]] *= 1.01
+    edited["T05"] = PriceData(frame, "edited", "T05")
+    partial = FoldCache(tmp_path)
+    walk_forward_predict(edited, ucfg, cache=partial)
+    assert (partial.hits, partial.misses) == (2, n - 2)
