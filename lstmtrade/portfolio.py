@@ -112,7 +112,8 @@ class PortfolioStrategy(bt.Strategy):
     """Base class: turns ``target_weights(predictions)`` into orders at the next open, for many tickers.
 
     Simple path: override ``target_weights(self, predictions) -> pd.Series`` (ticker -> fraction of
-    equity, negative = short; missing = closed; NaN = keep; ``None`` = no change at all).
+    equity, negative = short; missing = closed, unless it has no bar today; NaN = keep; ``None`` = no
+    change at all).
 
     Advanced path: override ``next()``, read ``self.predictions`` after calling ``self.today()``
     (or :meth:`recent_predictions`), ``self.feed(ticker)`` and indicators built in ``__init__``
@@ -138,6 +139,7 @@ class PortfolioStrategy(bt.Strategy):
             raise StrategyError(f"{type(self).__name__} is a PortfolioStrategy: run it with backtest_portfolio()")
         self._u: _Universe = universe
         self.tickers: list[str] = list(universe.tickers)
+        self._index = {ticker: j for j, ticker in enumerate(self.tickers)}
         self._col = {data: j for j, data in enumerate(self.datas)}
         self._wanted = np.full(len(self.tickers), np.nan)  # targets not yet traded (NaN: nothing to do)
         self._target = np.zeros(len(self.tickers))  # the weight each ticker is meant to have
@@ -179,13 +181,13 @@ class PortfolioStrategy(bt.Strategy):
         raise NotImplementedError(f"{type(self).__name__} must override target_weights() or next()")
 
     # -- helpers for strategies
-    def feed(self, ticker: str) -> bt.feeds.PandasData:
+    def feed(self, ticker: str) -> bt.feed.DataBase:
         """The Backtrader data feed of ``ticker`` (its own bars only)."""
-        return self.datas[self.tickers.index(ticker)]
+        return self.datas[self._index[ticker]]
 
     def has_bar(self, ticker: str) -> bool:
         """Whether ``ticker`` traded on today's date (at the close: today; in next_open: this open)."""
-        return bool(self._u.has_bar[self._today(), self.tickers.index(ticker)])
+        return bool(self._u.has_bar[self._today(), self._index[ticker]])
 
     @property
     def trading(self) -> pd.Index:
