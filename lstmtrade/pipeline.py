@@ -24,7 +24,7 @@ from . import __version__
 from .backtesting import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
 from .cache import FoldCache
 from .config import Config, make_config, to_toml
-from .errors import ConfigError, Interrupted
+from .errors import ConfigError, Interrupted, StrategyError
 from .data import PriceData, load_prices
 from .evaluate import breakeven_bps, forecast_metrics, performance, significance
 from .features import build_target, warmup
@@ -172,6 +172,7 @@ def preflight(prices: PriceData, config: Config) -> None:
 def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type, dict[str, Any]]:
     """The strategy class and its typed params (``threshold`` goes to strategies that have one)."""
     cls = load_strategy(strategy if strategy is not None else config.strategy)
+    _check_single_asset(cls)
     defaults = strategy_params(cls)
     params: dict[str, Any] = {}
     if "threshold" in defaults and config.threshold != 0.0:
@@ -180,6 +181,16 @@ def resolve_strategy(config: Config, strategy: str | type | None) -> tuple[type,
     for name, value in config.params.items():
         params[name] = convert_param(name, value, defaults[name])
     return cls, params
+
+
+def _check_single_asset(cls: type) -> None:
+    """A portfolio rule on one price series: say so before any training, not after."""
+    from .portfolio import PortfolioStrategy
+
+    if issubclass(cls, PortfolioStrategy):
+        raise StrategyError(f"{cls.__name__} is a portfolio strategy: it trades a universe of tickers "
+                            "(lstmtrade.backtest_portfolio); for one asset use a PredictionStrategy rule "
+                            "such as LongFlat or LongShort")
 
 
 def _strategy_label(strategy: str | type | None, config: Config) -> str:
