@@ -91,6 +91,11 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     frame = prices.frame if isinstance(prices, PriceData) else prices
     pred = _prediction_series(predictions)
     if not (isinstance(strategy, type) and issubclass(strategy, PredictionStrategy)):
+        from .portfolio import PortfolioStrategy
+
+        if isinstance(strategy, type) and issubclass(strategy, PortfolioStrategy):
+            raise StrategyError(f"{strategy.__name__} is a portfolio strategy: run it on a universe with "
+                                "backtest_portfolio(prices, predictions, ...)")
         raise StrategyError(f"{strategy!r} is not a PredictionStrategy subclass")
     check_params(strategy, params)
     missing = pred.index.difference(frame.index)

@@ -79,11 +79,41 @@ class _Universe:
     ends_early: dict[int, list[int]]  # date index -> tickers whose last bar it is (before ``last``)
 
 
+class _ArrayFeed(bt.feed.DataBase):
+    """Daily OHLCV bars from plain lists: Backtrader's PandasData reads every field of every bar with
+    a pandas ``iloc`` lookup, which was a third of a 100-ticker run's time."""
+
+    params = (("frame", None),)  # DataFrame: tz-naive date index; open, high, low, close, volume
+
+    def start(self) -> None:
+        super().start()
+        frame = self.p.frame
+        stamps = frame.index.values.astype("datetime64[us]").astype(np.int64)
+        self._rows = list(zip((stamps / 86_400e6 + _ORDINAL_1970).tolist(),  # Backtrader's date numbers
+                              *(frame[c].to_numpy(dtype="float64").tolist()
+                                for c in ("open", "high", "low", "close", "volume"))))
+        self._next_row = 0
+
+    def _load(self) -> bool:
+        if self._next_row >= len(self._rows):
+            return False
+        lines = self.lines
+        (lines.datetime[0], lines.open[0], lines.high[0], lines.low[0], lines.close[0],
+         lines.volume[0]) = self._rows[self._next_row]
+        lines.openinterest[0] = 0.0
+        self._next_row += 1
+        return True
+
+
+_ORDINAL_1970 = 719_163  # proleptic Gregorian ordinal of 1970-01-01, what bt.date2num counts from
+
+
 class PortfolioStrategy(bt.Strategy):
     """Base class: turns ``target_weights(predictions)`` into orders at the next open, for many tickers.
 
     Simple path: override ``target_weights(self, predictions) -> pd.Series`` (ticker -> fraction of
-    equity, negative = short; missing = closed; NaN = keep; ``None`` = no change at all).
+    equity, negative = short; missing = closed, unless it has no bar today; NaN = keep; ``None`` = no
+    change at all).
 
     Advanced path: override ``next()``, read ``self.predictions`` after calling ``self.today()``
     (or :meth:`recent_predictions`), ``self.feed(ticker)`` and indicators built in ``__init__``
@@ -109,6 +139,7 @@ class PortfolioStrategy(bt.Strategy):
             raise StrategyError(f"{type(self).__name__} is a PortfolioStrategy: run it with backtest_portfolio()")
         self._u: _Universe = universe
         self.tickers: list[str] = list(universe.tickers)
+        self._index = {ticker: j for j, ticker in enumerate(self.tickers)}
         self._col = {data: j for j, data in enumerate(self.datas)}
         self._wanted = np.full(len(self.tickers), np.nan)  # targets not yet traded (NaN: nothing to do)
         self._target = np.zeros(len(self.tickers))  # the weight each ticker is meant to have
@@ -150,13 +181,13 @@ class PortfolioStrategy(bt.Strategy):
         raise NotImplementedError(f"{type(self).__name__} must override target_weights() or next()")
 
     # -- helpers for strategies
-    def feed(self, ticker: str) -> bt.feeds.PandasData:
+    def feed(self, ticker: str) -> bt.feed.DataBase:
         """The Backtrader data feed of ``ticker`` (its own bars only)."""
-        return self.datas[self.tickers.index(ticker)]
+        return self.datas[self._index[ticker]]
 
     def has_bar(self, ticker: str) -> bool:
         """Whether ``ticker`` traded on today's date (at the close: today; in next_open: this open)."""
-        return bool(self._u.has_bar[self._today(), self.tickers.index(ticker)])
+        return bool(self._u.has_bar[self._today(), self._index[ticker]])
 
     @property
     def trading(self) -> pd.Index:
@@ -377,8 +408,7 @@ class TopK(PortfolioStrategy):
             predictions = predictions[predictions > self.p.min_forecast]
         chosen = self.last_targets.index if self.last_targets is not None else pd.Index([])
         idle = chosen[chosen.isin(self.paused)]  # no bar today: the base class keeps them
-        top = predictions.nlargest(max(0, self.p.k - len(idle)))  # ties: the earlier column wins
-        return pd.Series(self.gross / self.p.k, index=top.index)
+        return pd.Series(self.gross / self.p.k, index=_largest(predictions, self.p.k - len(idle)))
 
 
 class TopKDropout(PortfolioStrategy):
@@ -478,6 +508,12 @@ class EqualWeight(PortfolioStrategy):
 BUILTINS = {cls.__name__: cls for cls in (TopK, TopKDropout, LongShortQuantile, RankWeighted, EqualWeight)}
 
 
+def _largest(values: pd.Series, n: int) -> pd.Index:
+    """Index of the ``n`` largest values, ties to the earlier entry (Series.nlargest, 50x faster)."""
+    order = np.argsort(-values.to_numpy(dtype="float64"), kind="stable")
+    return values.index[order[:max(0, n)]]
+
+
 def _check_positive_int(strat: PortfolioStrategy, name: str) -> None:
     value = getattr(strat.p, name)
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
@@ -527,7 +563,7 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro._lstmtrade_universe = universe
     for ticker in universe.tickers:
-        cerebro.adddata(bt.feeds.PandasData(dataname=frames[ticker]), name=str(ticker))
+        cerebro.adddata(_ArrayFeed(frame=frames[ticker]), name=str(ticker))
     cerebro.addstrategy(strategy, **params)
     cerebro.addanalyzer(_Recorder, _name="recorder")
     cerebro.broker.setcash(float(cash))

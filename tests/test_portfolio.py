@@ -445,3 +445,14 @@ def test_example_topk_trend_documents_itself_and_runs(monkeypatch):
         for ticker in names(row):  # only names closing above their 20-day average
             close = prices[ticker]["close"]
             assert close.loc[date] > close.loc[:date].iloc[-20:].mean()
+
+
+def test_a_portfolio_rule_on_one_asset_is_refused_before_training(msft, preds):
+    from lstmtrade.backtesting import backtest
+    from lstmtrade.config import Config
+    from lstmtrade.pipeline import resolve_strategy
+
+    with pytest.raises(StrategyError, match="TopK is a portfolio strategy: it trades a universe"):
+        resolve_strategy(Config(), "TopK")
+    with pytest.raises(StrategyError, match="TopKDropout is a portfolio strategy: run it on a universe"):
+        backtest(msft, preds, TopKDropout)
