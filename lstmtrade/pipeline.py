@@ -24,7 +24,7 @@ from . import __version__
 from .backtesting import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
 from .cache import FoldCache
 from .config import Config, make_config, to_toml
-from .errors import ConfigError, DataError, Interrupted
+from .errors import ConfigError, DataError, Interrupted, StrategyError
 from .data import PriceData, load_prices
 from .evaluate import breakeven_bps, forecast_metrics, performance, significance
 from .features import build_target, warmup
@@ -224,11 +224,11 @@ def resolve_strategy(config: Config, strategy: str | type | None,
 
     cls = load_strategy(strategy_spec(config, strategy, universe))
     if universe and not issubclass(cls, PortfolioStrategy):
-        raise ConfigError(f"--strategy {cls.__name__} trades one asset; a universe needs a portfolio rule "
+        raise StrategyError(f"--strategy {cls.__name__} trades one asset; a universe needs a portfolio rule "
                           "(TopK, TopKDropout, LongShortQuantile, RankWeighted or a PortfolioStrategy subclass)")
     if not universe and issubclass(cls, PortfolioStrategy):
-        raise ConfigError(f"--strategy {cls.__name__} is a portfolio rule; --data holds one ticker "
-                          "(use a universe: a CSV with a Ticker column, a folder, or sample:SP500)")
+        raise StrategyError(f"{cls.__name__} is a portfolio strategy: it trades a universe (a portfolio rule), "
+                            "and --data holds one ticker (use a CSV with a Ticker column, a folder, or sample:SP500)")
     defaults = strategy_params(cls)
     params: dict[str, Any] = {}
     if "threshold" in defaults and config.threshold != 0.0:
