@@ -40,6 +40,7 @@ class Predictions:
     frame: pd.DataFrame
     model: str = "lstm"
     folds: list[dict] = field(default_factory=list)  # per-fold dates, epochs and timings
+    timings: dict = field(default_factory=dict)  # "train": seconds the run waited for folds to train
 
     @property
     def prediction(self) -> pd.Series:
@@ -109,7 +110,8 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     preds = np.empty(folds[-1].test.stop - offset)
     fold_ids = np.empty(len(preds), dtype=np.int64)
     reports: dict[int, dict] = {}
-    for fold, values, info, seconds in _fold_results(datas, config, model, progress, cache):
+    clock = {"train": 0.0}
+    for fold, values, info, seconds in _timed(_fold_results(datas, config, model, progress, cache), clock):
         fitted = info.pop("_fitted", None)
         if fold_dir is not None:
             _save_fold(fold_dir, fold, frame.index, values, y_all, fitted, config, prices)
@@ -125,7 +127,22 @@ def walk_forward_predict(prices: PriceData, config: Config, progress: Progress |
     index = frame.index[offset: folds[-1].test.stop]
     out = pd.DataFrame({"prediction": preds, "target": y_all[offset: folds[-1].test.stop], "fold": fold_ids},
                        index=index)
-    return Predictions(out, model, [reports[k] for k in sorted(reports)])
+    return Predictions(out, model, [reports[k] for k in sorted(reports)], timings=clock)
+
+
+def _timed(results, clock: dict):
+    """``results``' items, adding to ``clock["train"]`` the wall time spent waiting for each fold that
+    was trained rather than read from the cache (folds trained at once are counted once)."""
+    results = iter(results)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(results)
+        except StopIteration:
+            return
+        if not item[2].get("cached"):
+            clock["train"] += time.perf_counter() - t0
+        yield item
 
 
 def _save_fold(folder: Path, fold: Fold, index: pd.DatetimeIndex, values: np.ndarray, target: np.ndarray,
@@ -150,11 +167,11 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
     jobs = resolve_jobs(config, engine, len(datas)) if model == "lstm" else 1
     threaded = engine == "native" and jobs > 1  # the C kernel releases the GIL: folds in threads
     parallel = model == "lstm" and jobs > 1 and not threaded
-    threads = 1 if parallel else (config.threads or _torch_threads(model))
     fused = model == "lstm" and not parallel and engine == "fused"
     keys: dict[int, str] = {}
     hits: dict[int, tuple] = {}
     if cache is not None and model == "lstm":
+        threads = 1 if parallel else (config.threads or cache.torch_threads())
         settings = {**config.to_dict(), "engine": engine}
         if engine == "native":
             from .native import kernel_id
@@ -200,14 +217,6 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
         t0 = time.perf_counter()
         values, info = forecaster.fit_predict(data, config, state, progress)
         yield (data.fold, *done(data, values, info), time.perf_counter() - t0)
-
-
-def _torch_threads(model: str) -> int:
-    if model != "lstm":
-        return 0
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _worker_fold(data: FoldData, config: Config):
