@@ -9,9 +9,12 @@ each fold finishes, which is also what makes an interrupted run resumable.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import platform
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -24,11 +27,32 @@ NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strat
                 "baselines", "jobs", "cache", "save_models"}
 
 
+@functools.lru_cache(maxsize=None)
 def _torch_version() -> str:
+    """torch's version from its package metadata (read once: each read parses the METADATA file)."""
     try:
         return metadata.version("torch")
     except metadata.PackageNotFoundError:  # pragma: no cover
         return "none"
+
+
+THREADS_FILE = "torch-threads.json"  # in the cache folder: torch's default thread count per environment
+_default_threads: int | None = None  # torch's default thread count in this process, once known
+
+
+def _environment_id() -> str:
+    """What torch's default number of threads depends on: torch, the machine and its CPUs, and the
+    variables torch reads (it uses OMP_NUM_THREADS or MKL_NUM_THREADS, else the physical cores)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return json.dumps([_torch_version(), platform.node(), platform.machine(), os.cpu_count(), cpus,
+                       os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS")])
+
+
+def default_torch_threads() -> int | None:
+    """torch's default thread count in this process if torch is loaded or a fold cache looked it up."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    return _default_threads
 
 
 class FoldCache:
@@ -56,6 +80,48 @@ class FoldCache:
             digest.update(np.ascontiguousarray(p.label[:train_stop]).tobytes())
             digest.update(np.ascontiguousarray(p.target[:train_stop]).tobytes())
         return digest.hexdigest()[:32]
+
+    def torch_threads(self) -> int:
+        """torch's current thread count (part of every key), without importing torch when it can.
+
+        Importing torch takes about a second, which a rerun whose folds all come from the cache would
+        otherwise spend on this one number. A fresh import gives torch's default for the environment
+        (:func:`_environment_id`), so the default is kept in the cache folder and read from there while
+        torch is not loaded; once torch is loaded (maybe with ``set_num_threads``) torch itself answers.
+        """
+        global _default_threads
+        if "torch" in sys.modules:
+            return sys.modules["torch"].get_num_threads()
+        path = self.folder / THREADS_FILE
+        environment = _environment_id()
+        try:
+            known = json.loads(path.read_text())
+            threads = known[environment]
+            if isinstance(threads, int) and threads > 0:
+                _default_threads = threads
+                return threads
+        except (OSError, ValueError, KeyError, TypeError):
+            known = {}
+        import torch
+
+        _default_threads = threads = torch.get_num_threads()  # a fresh import: the default
+        known = known if isinstance(known, dict) else {}
+        try:
+            self._write_json(path, {**known, environment: threads})
+        except OSError:
+            pass  # only costs the next rerun the import
+        return threads
+
+    def _write_json(self, path: Path, payload: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".threads-", suffix=".json", dir=self.folder)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(payload, handle)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:
         path = self.folder / f"{key}.npz"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +86,8 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     except KeyboardInterrupt:
         raise Interrupted(folder if cache is not None else None) from None
     timings["forecast"] = time.perf_counter() - t0
+    timings["forecast_train"] = predictions.timings.get("train", 0.0)
+    timings["forecast_other"] = timings["forecast"] - timings["forecast_train"]  # features, cache, fold files
     if cache is not None and cache.hits:
         emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds)})
     return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
@@ -111,7 +112,7 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
         saved.pop("strategy", None)
         config = make_config(**saved)
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
-    timings["forecast"] = 0.0
+    timings.update(forecast=0.0, forecast_train=0.0, forecast_other=0.0)
     folder = (_new_run(out, f"{prices.name}-{config.model}-rebacktest", config, strategy, params, cls)
               if write else None)
     _data_report(prices, config, folder)
@@ -434,9 +435,9 @@ def environment(config: Config) -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:  # pragma: no cover
             versions[package] = None
-    threads = None
-    if "torch" in sys.modules:
-        threads = sys.modules["torch"].get_num_threads()
+    from .cache import default_torch_threads
+
+    threads = default_torch_threads()  # torch may not be loaded when every fold came from the cache
     return {"created": datetime.now().isoformat(timespec="seconds"), "seed": config.seed,
             "torch_threads": threads, "platform": platform.platform(), "versions": versions}
 

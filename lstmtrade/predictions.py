@@ -26,6 +26,7 @@ class Predictions:
     frame: pd.DataFrame
     model: str = "lstm"
     folds: list[dict] = field(default_factory=list)  # per-fold dates, epochs and timings
+    timings: dict = field(default_factory=dict)  # "train": seconds the run waited for folds to train
 
     @property
     def prediction(self) -> pd.Series:

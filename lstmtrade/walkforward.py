@@ -161,7 +161,8 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     by_ticker = {s.ticker: s for s in series}
     parts: dict[int, pd.DataFrame] = {}
     reports: dict[int, dict] = {}
-    for data, values, info, seconds in _fold_results(datas, config, model, progress, cache):
+    clock = {"train": 0.0}
+    for data, values, info, seconds in _timed(_fold_results(datas, config, model, progress, cache), clock):
         fold = data.fold
         fitted = info.pop("_fitted", None)
         part = _fold_frame(data, values, by_ticker, universe)
@@ -181,7 +182,22 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     out = pd.concat([parts[k] for k in sorted(parts)])
     if universe:
         out = out.sort_values(["date", "ticker"], kind="stable")
-    return Predictions(out, model, [reports[k] for k in sorted(reports)])
+    return Predictions(out, model, [reports[k] for k in sorted(reports)], timings=clock)
+
+
+def _timed(results, clock: dict):
+    """``results``' items, adding to ``clock["train"]`` the wall time spent waiting for each fold that
+    was trained rather than read from the cache (folds trained at once are counted once)."""
+    results = iter(results)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(results)
+        except StopIteration:
+            return
+        if not item[2].get("cached"):
+            clock["train"] += time.perf_counter() - t0
+        yield item
 
 
 def _fold_frame(data: FoldData, values: np.ndarray, by_ticker: dict[str, _Series], universe: bool) -> pd.DataFrame:
@@ -221,11 +237,11 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
     jobs = resolve_jobs(config, engine, len(datas)) if model == "lstm" else 1
     threaded = engine == "native" and jobs > 1  # the C kernel releases the GIL: folds in threads
     parallel = model == "lstm" and jobs > 1 and not threaded
-    threads = 1 if parallel else (config.threads or _torch_threads(model))
     fused = model == "lstm" and not parallel and engine == "fused"
     keys: dict[int, str] = {}
     hits: dict[int, tuple] = {}
     if cache is not None and model == "lstm":
+        threads = 1 if parallel else (config.threads or cache.torch_threads())
         settings = {**config.to_dict(), "engine": engine}
         if engine == "native":
             from .native import kernel_id
@@ -283,14 +299,6 @@ def resolve_jobs(config: Config, engine: str, folds: int | None = None) -> int:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         jobs = cores if engine == "native" else 1
     return max(1, min(jobs, folds)) if folds else max(1, jobs)
-
-
-def _torch_threads(model: str) -> int:
-    if model != "lstm":
-        return 0
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _worker_fold(data: FoldData, config: Config):

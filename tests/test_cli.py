@@ -54,7 +54,10 @@ def test_metrics_have_the_documented_names(first_run):
     assert {"source", "rows", "start", "end", "sha256"} <= set(metrics["data"])
     assert metrics["data"]["source"] == "sample:MSFT" and metrics["data"]["end"] == "2003-12-31"
     assert metrics["config"]["lookback"] == 10
-    assert {"data", "forecast", "backtest", "report", "total"} <= set(metrics["timings"])
+    timings = metrics["timings"]
+    assert {"data", "forecast", "forecast_train", "forecast_other", "backtest", "report", "total"} <= set(timings)
+    assert timings["forecast_train"] > 0 and timings["forecast_other"] >= 0  # the first run trains every fold
+    assert abs(timings["forecast_train"] + timings["forecast_other"] - timings["forecast"]) <= 0.002  # rounding
 
 
 def test_tearsheet_compares_with_buy_and_hold_offline(first_run):

@@ -103,6 +103,43 @@ def test_two_fresh_processes_write_identical_predictions(tmp_path):
     assert np.isfinite(pd.read_csv(paths[0])["prediction"]).all()
 
 
+CACHED = """
+import json, sys
+from lstmtrade.cache import FoldCache, default_torch_threads
+from lstmtrade.config import Config
+from lstmtrade.data import load_prices
+from lstmtrade.forecast import walk_forward_predict
+prices = load_prices("sample:MSFT", end="2003-12-31")
+config = Config(min_train=300, retrain_every=100, epochs=2, lookback=10, hidden=8, batch_size=64, baselines=False)
+cache = FoldCache(sys.argv[1])
+predictions = walk_forward_predict(prices, config, cache=cache)
+predictions.to_csv(sys.argv[2])
+print(json.dumps({"torch": "torch" in sys.modules, "hits": cache.hits, "misses": cache.misses,
+                  "threads": default_torch_threads(), "train": predictions.timings["train"]}))
+"""
+
+
+def test_a_rerun_from_the_cache_does_not_import_torch(tmp_path):
+    """Importing torch only to read its thread count (part of the cache key) cost a cached rerun ~1 s."""
+    import json
+    import os
+
+    def run(name: str, **env: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", CACHED, str(tmp_path / "cache"), str(tmp_path / f"{name}.csv")],
+                              check=True, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = run("first")
+    assert first["torch"] and first["hits"] == 0 and first["misses"] > 3 and first["train"] > 0
+    again = run("again")
+    assert not again["torch"], "a rerun whose folds all come from the cache imported torch"
+    assert (again["hits"], again["misses"], again["train"]) == (first["misses"], 0, 0.0)
+    assert again["threads"] == first["threads"] >= 1  # the count that keyed the cache, known without torch
+    assert (tmp_path / "first.csv").read_bytes() == (tmp_path / "again.csv").read_bytes()
+    other = run("other", OMP_NUM_THREADS="1")  # torch's default may differ here: ask torch again
+    assert other["torch"] and other["threads"] == 1
+
+
 def test_an_unexpected_error_prints_one_line_and_keeps_the_traceback_in_a_log(tmp_path, monkeypatch):
     import re
 
