@@ -110,19 +110,7 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     feed_frame["prediction"] = pred.astype("float64").reindex(feed_frame.index)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro.adddata(PredictionFeed(dataname=feed_frame))
-    cerebro.addstrategy(strategy, **params)
-    cerebro.addanalyzer(_Recorder, _name="recorder")
-    cerebro.broker.setcash(float(cash))
-    cerebro.broker.setcommission(commission=commission / 1e4)
-    if slippage:
-        cerebro.broker.set_slippage_perc(slippage / 1e4, slip_open=True, slip_match=True, slip_out=False)
-    try:
-        (strat,) = cerebro.run()
-    except StrategyError:
-        raise
-    except Exception as exc:  # a user's strategy failing inside Backtrader
-        raise StrategyError(f"{strategy.__name__} failed during the backtest: "
-                            f"{type(exc).__name__}: {exc}") from exc
+    strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, commission, slippage)
     rows = strat.analyzers.recorder.rows
     index = feed_frame.index[-len(rows):] if rows else feed_frame.index[:0]
     equity = pd.Series([r[0] for r in rows], index=index, name="equity")
@@ -142,6 +130,26 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     orders.insert(0, "date", dates[orders.pop("bar").to_numpy(dtype=np.int64)] if len(orders) else pd.DatetimeIndex([]))
     used = {**strategy_params(strategy), **params}
     return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders)
+
+
+def run_cerebro(cerebro: Any, strategy: type, params: dict[str, Any], recorder: type, cash: float,
+                commission: float, slippage: float) -> Any:
+    """Add the strategy, its recorder, the broker's cash and costs (bps) to ``cerebro``, run it, and return
+    the strategy instance; a user's strategy failing inside Backtrader becomes one StrategyError line."""
+    cerebro.addstrategy(strategy, **params)
+    cerebro.addanalyzer(recorder, _name="recorder")
+    cerebro.broker.setcash(float(cash))
+    cerebro.broker.setcommission(commission=commission / 1e4)
+    if slippage:
+        cerebro.broker.set_slippage_perc(slippage / 1e4, slip_open=True, slip_match=True, slip_out=False)
+    try:
+        (strat,) = cerebro.run()
+    except StrategyError:
+        raise
+    except Exception as exc:  # a user's strategy failing inside Backtrader
+        raise StrategyError(f"{strategy.__name__} failed during the backtest: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    return strat
 
 
 def buy_and_hold(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from ._backtrader import bt
-from .backtesting import HISTORY, BacktestResult, buy_and_hold, check_params, strategy_params
+from .backtesting import HISTORY, BacktestResult, buy_and_hold, check_params, run_cerebro, strategy_params
 from .data import PriceData
 from .errors import DataError, StrategyError
 
@@ -564,19 +564,7 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     cerebro._lstmtrade_universe = universe
     for ticker in universe.tickers:
         cerebro.adddata(_ArrayFeed(frame=frames[ticker]), name=str(ticker))
-    cerebro.addstrategy(strategy, **params)
-    cerebro.addanalyzer(_Recorder, _name="recorder")
-    cerebro.broker.setcash(float(cash))
-    cerebro.broker.setcommission(commission=commission / 1e4)
-    if slippage:
-        cerebro.broker.set_slippage_perc(slippage / 1e4, slip_open=True, slip_match=True, slip_out=False)
-    try:
-        (strat,) = cerebro.run()
-    except StrategyError:
-        raise
-    except Exception as exc:  # a user's strategy failing inside Backtrader
-        raise StrategyError(f"{strategy.__name__} failed during the backtest: "
-                            f"{type(exc).__name__}: {exc}") from exc
+    strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, commission, slippage)
     days = slice(universe.first, universe.last + 1)
     dates, tickers = universe.dates, universe.tickers
     index = dates[days]

@@ -391,18 +391,27 @@ def verdict(
     head = "Evidence of forecasting skill" if skill else "No evidence of forecasting skill"
     parts = [f"{head} (DM p = {_fmt_p(dm_pvalue)}, MSE ratio {_fmt(mse_ratio, 3)})"]
 
+    parts += trading_clauses("strategy", sharpe, "buy-and-hold", benchmark_sharpe, psr, dsr, trials,
+                             baseline_name, baseline_sharpe)
+    return "; ".join(parts) + "."
+
+
+def trading_clauses(label: str, sharpe: float | None, benchmark_name: str, benchmark_sharpe: float | None,
+                    psr: float | None, dsr: float | None, trials: int, baseline_name: str | None = None,
+                    baseline_sharpe: float | None = None) -> list[str]:
+    """The verdict's clauses on trading: against the benchmark after costs, the best baseline, PSR, DSR."""
     sr, bh = _fmt(sharpe), _fmt(benchmark_sharpe)
     if _finite(sharpe) and _finite(benchmark_sharpe):
         if sharpe > benchmark_sharpe:
             sig = "significant" if _finite(dsr) and dsr > 0.95 else "not significant"
-            trade = f"strategy Sharpe {sr} beat buy-and-hold {bh} after costs ({sig}: DSR {_fmt(dsr)})"
+            trade = f"{label} Sharpe {sr} beat {benchmark_name} {bh} after costs ({sig}: DSR {_fmt(dsr)})"
         else:
-            trade = f"strategy Sharpe {sr} did not beat buy-and-hold {bh} after costs"
+            trade = f"{label} Sharpe {sr} did not beat {benchmark_name} {bh} after costs"
     else:
-        trade = f"strategy Sharpe {sr} vs buy-and-hold {bh} after costs (comparison n/a)"
-    parts.append(trade)
+        trade = f"{label} Sharpe {sr} vs {benchmark_name} {bh} after costs (comparison n/a)"
+    parts = [trade]
     if baseline_name is not None:
         parts.append(f"best baseline {baseline_name} Sharpe {_fmt(baseline_sharpe)}")
     parts.append(f"PSR {_fmt(psr)}")
     parts.append(f"DSR {_fmt(dsr)} over {trials} trial{'s' if trials != 1 else ''}")
-    return "; ".join(parts) + "."
+    return parts

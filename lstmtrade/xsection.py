@@ -453,21 +453,8 @@ def universe_verdict(
     p_text = p_text if p_text.startswith("<") or p_text == "n/a" else f"= {p_text}"
     parts = [f"{head} (mean Rank IC {_stats._fmt(ric, 3)}, t = {_stats._fmt(t, 1)}, p {p_text})"]
 
-    sr, bh = _stats._fmt(strategy_sharpe), _stats._fmt(benchmark_sharpe)
-    if fin(strategy_sharpe) and fin(benchmark_sharpe):
-        if strategy_sharpe > benchmark_sharpe:
-            sig = "significant" if fin(dsr) and dsr > 0.95 else "not significant"
-            trade = (f"portfolio Sharpe {sr} beat {benchmark_name} {bh} after costs "
-                     f"({sig}: DSR {_stats._fmt(dsr)})")
-        else:
-            trade = f"portfolio Sharpe {sr} did not beat {benchmark_name} {bh} after costs"
-    else:
-        trade = f"portfolio Sharpe {sr} vs {benchmark_name} {bh} after costs (comparison n/a)"
-    parts.append(trade)
-    if baseline_name is not None:
-        parts.append(f"best baseline {baseline_name} Sharpe {_stats._fmt(baseline_sharpe)}")
-    parts.append(f"PSR {_stats._fmt(psr)}")
-    parts.append(f"DSR {_stats._fmt(dsr)} over {trials} trial{'s' if trials != 1 else ''}")
+    parts += _stats.trading_clauses("portfolio", strategy_sharpe, benchmark_name, benchmark_sharpe, psr, dsr,
+                                    trials, baseline_name, baseline_sharpe)
     line = "; ".join(parts) + "."
     if survivorship:
         note = survivorship.strip()
