@@ -178,6 +178,17 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
     plt.close("all")
 
 
+def html_table(frame: pd.DataFrame, cell: Callable[[Any, str], str]) -> str:
+    """``frame`` as an HTML table, its index as the row headers; ``cell(value, column)`` formats each value."""
+    import html as html_lib
+
+    head = "".join(f"<th>{html_lib.escape(str(c))}</th>" for c in [frame.index.name or ""] + list(frame.columns))
+    body = "".join("<tr><th>" + html_lib.escape(str(i)) + "</th>" +
+                   "".join(f"<td>{cell(v, c)}</td>" for c, v in row.items()) + "</tr>"
+                   for i, row in frame.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _svg(fig) -> str:
     import io
 
@@ -240,13 +251,6 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
             return f"{value:.3f}"
         return html_lib.escape(str(value))
 
-    def html_table(frame: pd.DataFrame) -> str:
-        head = "".join(f"<th>{html_lib.escape(str(c))}</th>" for c in [frame.index.name or ""] + list(frame.columns))
-        body = "".join("<tr><th>" + html_lib.escape(str(i)) + "</th>" +
-                       "".join(f"<td>{fmt(v, c)}</td>" for c, v in row.items()) + "</tr>"
-                       for i, row in frame.iterrows())
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html_lib.escape(title)}</title>
 <style>
@@ -261,7 +265,7 @@ thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
 <p class="verdict">{html_lib.escape(verdict)}</p>
 <p><a href="tearsheet.html">QuantStats tearsheet: strategy vs buy-and-hold</a></p>
 <h2>Forecasters through the same walk-forward, strategy and costs</h2>
-{html_table(table)}
+{html_table(table, fmt)}
 <p>DM p: Diebold-Mariano test (Harvey-Leybourne-Newbold corrected) that the forecast's squared error is
 lower than the zero forecast's; small p is evidence of skill. Hit rate skips zero forecasts. up_share: the
 share of the days the hit rate counts on which the asset rose, which is the hit rate of always being long; a
@@ -269,7 +273,7 @@ hit rate shows skill only as far as it beats it.</p>
 {cumulative}
 <div class="row">{scatter}{folds_chart}</div>
 <h2>Skill per fold</h2>
-{html_table(per_fold)}
+{html_table(per_fold, fmt)}
 </body></html>
 """
     write_text(path, page)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .report import _svg, atomic_write, write_csv, write_tearsheet, write_text
+from .report import _svg, atomic_write, html_table, write_csv, write_tearsheet, write_text
 
 
 def write_universe_files(result: Any) -> None:
@@ -195,9 +195,4 @@ def _cell(value: Any, column: str) -> str:
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or ""] + list(frame.columns))
-    body = "".join("<tr><th>" + html.escape(str(i)) + "</th>" +
-                   "".join(f"<td>{_cell(v, c)}</td>" for c, v in row.items()) + "</tr>"
-                   for i, row in frame.iterrows())
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
+    return html_table(frame, _cell)
