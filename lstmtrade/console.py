@@ -147,7 +147,8 @@ class Console:
             if prices.survivorship:
                 self.say(f"caveat: {prices.survivorship}")
         for warning in prices.warnings:
-            self.say(f"warning: {warning}")
+            if hasattr(prices, "frame") or prices.summary not in warning:  # the summary is printed above
+                self.say(f"warning: {warning}")
         if "predictions_from" in event:
             self.say(f"predictions: reused from {event['predictions_from']} (no training)")
         else:
