@@ -89,3 +89,18 @@ def test_tickers_subset_and_wrong_rule_for_the_data(panel_csv, tmp_path):
     single = CliRunner().invoke(cli, ["backtest", "--end", "2003-12-31", "--strategy", "TopK", "--out",
                                       str(tmp_path)])
     assert single.exit_code == 2 and "portfolio rule" in single.output
+
+
+def test_benchmark_file_replaces_equal_weight(panel_csv, tmp_path):
+    index = planted_universe(n_tickers=1, n_days=330)["T00"].frame.rename(columns=str.capitalize)
+    bench = tmp_path / "index.csv"
+    (index * 1.5).rename_axis("Date").to_csv(bench)
+    result, folders = _run(["--data", str(panel_csv), *SMALL, "--model", "zero", "--benchmark", str(bench)],
+                           tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((folders[0] / "metrics.json").read_text())
+    returns = pd.read_csv(folders[0] / "returns.csv", index_col="date", parse_dates=True)
+    held = (index["Close"] * 1.5).reindex(returns.index)
+    # bought at the second out-of-sample open, then the index's own close-to-close moves
+    assert np.allclose(returns["benchmark"].iloc[3:], held.pct_change().iloc[3:], atol=1e-4)
+    assert metrics["universe"]["benchmark"] == str(bench)
