@@ -159,7 +159,8 @@ class Console:
             self.say(f"model: {config.model}, {pooled}features {','.join(config.features)}, lookback {config.lookback}, "
                      f"hidden {config.hidden}x{config.layers}, dropout {config.dropout}, {config.loss} loss")
             self.say(f"train: up to {config.epochs} epochs, {stop}, batch {config.batch_size}, lr {config.lr}, "
-                     f"seed {config.seed}, device {config.device}, {_engine(config)}")
+                     f"seed {config.seed}, device {config.device}"
+                     f"{' (' + event['device_why'] + ')' if event.get('device_why') else ''}, {_engine(config)}")
             self.say(f"walk-forward: {window} window, min-train {config.min_train}, "
                      f"retrain every {config.retrain_every} bars")
         params = ", ".join(f"{k}={v}" for k, v in event["params"].items())

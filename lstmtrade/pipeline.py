@@ -70,6 +70,7 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
         config, strategy, out = _resume_settings(Path(resume))
     started = time.perf_counter()
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
+    config, device_why = resolve_auto_device(config, prices)
     preflight(prices, config)
     if resume is not None:
         folder = Path(resume)
@@ -77,7 +78,8 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
         folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params, cls) if write else None
     _data_report(prices, config, folder)
     emit = progress or (lambda event: None)
-    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params})
+    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
+          "device_why": device_why})
     cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
     t0 = time.perf_counter()
     try:
@@ -130,6 +132,16 @@ def _prepare(config: Config | None, settings: dict, strategy: str | type | None,
     prices = prices if prices is not None else load_data(config)
     cls, params = resolve_strategy(config, strategy, universe=is_universe(prices))
     return config, cls, params, prices, {"data": time.perf_counter() - t0}
+
+
+def resolve_auto_device(config: Config, prices: Any) -> tuple[Config, str | None]:
+    """``--device auto`` made concrete (``cpu`` or ``cuda``), with the reason for the start-up lines."""
+    if config.device != "auto":
+        return config, None
+    from .forecasters import choose_device
+
+    device, why = choose_device(config, len(prices.tickers) if is_universe(prices) else 1)
+    return config.replace(device=device), f"auto: {why}"
 
 
 def is_universe(prices: Any) -> bool:

@@ -149,6 +149,17 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
     the page is self-contained offline. ``banner`` (HTML) goes at the top of the page. Charts are drawn
     under :func:`quantstats_fixes`, and the page's one uncommon glyph (U+FE6A, in "CAGR") becomes "%".
     """
+    if not (strategy.fillna(0.0) != 0).any():
+        # QuantStats cannot regress a constant series on the benchmark (it raises): say so on the page
+        note = ("The strategy never held a position, so its daily return is 0 every day and there is nothing "
+                "for a tearsheet to draw. The comparison page has the forecast's skill and the baselines.")
+        import html as html_lib
+
+        name = html_lib.escape(title)
+        write_text(path, f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{name}</title></head>'
+                         f'<body style="font:14px Arial,sans-serif;margin:0">{_BANNER.format(banner or "")}'
+                         f'<h1 style="margin:16px">{name}</h1><p style="margin:16px">{note}</p></body></html>')
+        return
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import matplotlib
 
