@@ -391,7 +391,8 @@ class PortfolioStrategy(bt.Strategy):
 class TopK(PortfolioStrategy):
     """Equal weights in the k highest forecasts, rebalanced at every decision.
 
-    A held name without a bar today is kept (it has no forecast to rank) and counts towards k.
+    A held name without a bar today is kept (it has no forecast to rank) and counts towards k. On a day
+    whose forecasts are all equal (the zero baseline) there is nothing to rank and the book goes flat.
     """
 
     params = (
@@ -404,6 +405,8 @@ class TopK(PortfolioStrategy):
         _check_positive_int(self, "k")
 
     def target_weights(self, predictions: pd.Series) -> pd.Series:
+        if _no_ranking(predictions):
+            return pd.Series(dtype="float64")
         if self.p.min_forecast is not None:
             predictions = predictions[predictions > self.p.min_forecast]
         chosen = self.last_targets.index if self.last_targets is not None else pd.Index([])
@@ -433,6 +436,8 @@ class TopKDropout(PortfolioStrategy):
             raise StrategyError(f"{type(self).__name__}: n_drop must be an integer >= 0, got {self.p.n_drop!r}")
 
     def target_weights(self, predictions: pd.Series) -> pd.Series:
+        if _no_ranking(predictions):
+            return pd.Series(dtype="float64")
         k, n_drop = self.p.k, self.p.n_drop
         chosen = self.last_targets.index if self.last_targets is not None else pd.Index([])
         idle = chosen[chosen.isin(self.paused)]  # no bar today: the base class keeps them; they count towards k
@@ -466,7 +471,7 @@ class LongShortQuantile(PortfolioStrategy):
             raise StrategyError(f"{type(self).__name__}: quantile must be in (0, 0.5], got {self.p.quantile!r}")
 
     def target_weights(self, predictions: pd.Series) -> pd.Series:
-        if len(predictions) < 2:
+        if len(predictions) < 2 or _no_ranking(predictions):
             return pd.Series(dtype="float64")
         n = max(1, math.floor(self.p.quantile * len(predictions)))
         ranked = predictions.sort_values(kind="stable").index
@@ -506,6 +511,13 @@ class EqualWeight(PortfolioStrategy):
 
 
 BUILTINS = {cls.__name__: cls for cls in (TopK, TopKDropout, LongShortQuantile, RankWeighted, EqualWeight)}
+
+
+def _no_ranking(predictions: pd.Series) -> bool:
+    """Every forecast equal (the zero forecast, say): no ranking, so the ranking rules hold nothing, as a
+    single-asset rule stays flat on a zero forecast (rather than buy the first k names in ticker order)."""
+    values = predictions.to_numpy(dtype="float64")
+    return len(values) > 0 and bool(np.all(values == values[0]))
 
 
 def _largest(values: pd.Series, n: int) -> pd.Index:

@@ -456,3 +456,11 @@ def test_a_portfolio_rule_on_one_asset_is_refused_before_training(msft, preds):
         resolve_strategy(Config(), "TopK")
     with pytest.raises(StrategyError, match="TopKDropout is a portfolio strategy: run it on a universe"):
         backtest(msft, preds, TopKDropout)
+
+
+@pytest.mark.parametrize("rule", [TopK, TopKDropout, LongShortQuantile, RankWeighted])
+def test_ranking_rules_hold_nothing_on_forecasts_without_a_ranking(rule):
+    """The zero forecast carries no ranking: a ranking rule stays in cash, as LongFlat does for one asset."""
+    prices, pred = universe(n=5)
+    result = backtest_portfolio(prices, pred * 0.0, rule)
+    assert len(result.trades) == 0 and (result.returns == 0).all()
