@@ -109,7 +109,7 @@ FIELD_HELP: dict[str, str] = {
                  "buy-and-hold of the tickers used).",
     "periods_per_year": "Bars a year used to annualise Sharpe, CAGR and volatility (metrics, tearsheet, VolTarget); "
                         "default: from the data's bar size and calendar (252 for weekday daily bars, 365 for 7-day "
-                        "daily, 6,240 for hourly 24 h x 5 days).",
+                        "daily, 6,240 for hourly 24 h x 5 days; 0: detect).",
     "features": "Comma-separated feature names (logret, vol20, range, gap, ret5, volz, rsi14).",
     "model": "Forecaster: lstm, or a baseline: linear (ridge), persistence, zero.",
     "target": "What the model learns: return (the next open-to-open return) or rank (its cross-sectional "
@@ -132,8 +132,8 @@ FIELD_HELP: dict[str, str] = {
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
     "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
             "with loop; 0: one per CPU core with native, 1 with loop.",
-    "min_train": "Bars of features before the first out-of-sample day.",
-    "retrain_every": "Out-of-sample days per fold: the model is retrained this often.",
+    "min_train": "Bars of features before the first out-of-sample bar (the start-up lines say how long that is).",
+    "retrain_every": "Out-of-sample bars per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
     "strategy": "Position rule: a built-in name, package.module:Class or path/file.py[:Class]; auto: LongFlat "
                 "for one ticker, TopK for a universe.",

@@ -130,6 +130,14 @@ def test_hourly_run_is_deterministic(eurusd):
     assert a.equals(b) and not np.allclose(a, c)
 
 
+def test_audit_finds_no_look_ahead_on_hourly_bars_with_vol_target(eurusd):
+    from lstmtrade.audit import audit
+
+    checks = audit(eurusd, Config(**TINY), VolTarget, strategy_cuts=6)
+    assert [c.status for c in checks[:4]] == ["PASS"] * 4, [c.line() for c in checks]
+    assert re.search(r"predictions up to 2017-\d\d-\d\d \d\d:00", checks[0].detail)
+
+
 def test_hourly_orders_fill_at_the_next_bars_open(eurusd):
     preds = walk_forward_predict(eurusd, Config(**TINY), model="persistence")
     result = backtest(eurusd, preds)
