@@ -126,7 +126,9 @@ class BarSpec:
                 value = round(years * per_year)
                 return f"≈ {value} {unit}s"
         hours = years * 8_760.0
-        return f"≈ {hours:.0f} hour{'s' if round(hours) != 1 else ''}" if hours >= 1 else f"≈ {hours * 60:.0f} minutes"
+        if hours < 1:
+            return f"≈ {hours * 60:.0f} minutes"
+        return f"≈ {hours:.0f} hour{'s' if round(hours) != 1 else ''}"
 
     def with_periods(self, periods: int | None) -> "BarSpec":
         """This spec with ``periods`` bars a year set by the user (None: keep the detected number)."""

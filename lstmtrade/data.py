@@ -243,7 +243,9 @@ def _parse_dates(column: pd.Series, label: str, line: pd.RangeIndex,
         index = pd.DatetimeIndex(parse_timestamps(column, date_format))
     except BadTimestamp as exc:
         where = f"line {line[exc.row]}: " if exc.row is not None else ""
-        beside = f" (line {line[exc.other]} has '{str(column.iloc[exc.other]).strip()}')" if exc.other is not None else ""
+        beside = ""
+        if exc.other is not None:
+            beside = f" (line {line[exc.other]} has '{str(column.iloc[exc.other]).strip()}')"
         raise DataError(f"{label}: {where}{exc.message}{beside}") from None
     return index
 

@@ -114,6 +114,9 @@ def _zone_text(minutes: int) -> str:
 
 def _check_zones(text: pd.Series, zoned: np.ndarray, empty: np.ndarray, zones: pd.Series) -> None:
     plain = ~zoned & ~empty
+    if plain.any():  # only rows that read as a naive timestamp count (garbage is reported as garbage)
+        readable = pd.to_datetime(text[plain], format="ISO8601", errors="coerce").notna().to_numpy()
+        plain[np.flatnonzero(plain)[~readable]] = False
     if plain.any():
         i, j = int(np.argmax(zoned)), int(np.argmax(plain))
         if j < i:
@@ -134,9 +137,11 @@ def _check_zones(text: pd.Series, zoned: np.ndarray, empty: np.ndarray, zones: p
 def _why_not_iso(text: pd.Series, i: int) -> None:
     value = text.iloc[i]
     try:
-        pd.Timestamp(value)
+        parsed = pd.Timestamp(value)
     except (ValueError, TypeError):
         raise BadTimestamp(i, f"'{value}' is not a date") from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:  # pandas < 3 parses these years to NaT in nanoseconds
+        raise BadTimestamp(i, f"date '{value}' is outside the years {FIRST_YEAR}..{LAST_YEAR}")
     raise BadTimestamp(i, f"date '{value}' is not YYYY-MM-DD (ISO 8601, a time of day optional); for another "
                        "layout give --date-format, e.g. '%d.%m.%Y %H:%M'", other=0 if i else None)
 

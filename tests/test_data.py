@@ -255,7 +255,8 @@ def test_daylight_saving_offsets_are_one_zone(tmp_path, base):
     frame["Date"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S-05:00")
     frame.loc[ROW:, "Date"] = stamps[ROW:].dt.strftime("%Y-%m-%dT%H:%M:%S-04:00")  # summer time from ROW on
     index = load_prices(write(tmp_path, frame)).frame.index
-    assert index[ROW - 1] == stamps[ROW - 1] + pd.Timedelta(hours=5) and index[ROW] == stamps[ROW] + pd.Timedelta(hours=4)
+    assert index[ROW - 1] == stamps[ROW - 1] + pd.Timedelta(hours=5)
+    assert index[ROW] == stamps[ROW] + pd.Timedelta(hours=4)
 
 
 def test_mixed_tz_offsets(tmp_path, base):
