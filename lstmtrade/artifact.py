@@ -30,10 +30,10 @@ from .config import Config, make_config
 from .data import COLUMNS, PriceData
 from .errors import ConfigError, DataError, LstmtradeError, ModelFileError
 from .features import StandardScaler, build_features, check_features
+from .timestamps import stamp
 
 FORMAT_NAME = "lstmtrade-model"
 FORMAT_VERSION = 1
-MAX_DAILY_SPACING = 3.5  # median calendar days between bars above which data is not daily
 
 
 # ----------------------------------------------------------------------------------------- saving
@@ -62,7 +62,7 @@ def _versions() -> dict[str, str]:
 
 
 def _day(value: Any) -> str:
-    return str(pd.Timestamp(value).date())
+    return stamp(pd.Timestamp(value))
 
 
 def build_metadata(fitted: Any, config: Config, prices: PriceData, train_end: Any,
@@ -86,7 +86,8 @@ def build_metadata(fitted: Any, config: Config, prices: PriceData, train_end: An
         "y_std": float(fitted.y_std),
         "train_end": _day(train_end),
         "data": {"sha256": prices.sha256, "source": prices.source, "name": prices.name,
-                 "first_date": _day(frame.index[0]), "last_date": _day(frame.index[-1]), "rows": len(frame)},
+                 "first_date": _day(frame.index[0]), "last_date": _day(frame.index[-1]), "rows": len(frame),
+                 "bar": prices.bars.label, "periods_per_year": prices.bars.periods_per_year},
     }
     if extra:
         meta.update(extra)
@@ -142,6 +143,12 @@ class LoadedModel:
         return int(self.metadata["lookback"])
 
     @property
+    def bar(self) -> str:
+        """The bar size the model was trained on (``1h``, ``1d``); models saved before bar sizes were recorded
+        were trained on daily bars."""
+        return str(self.metadata.get("data", {}).get("bar", "1d"))
+
+    @property
     def train_end(self) -> pd.Timestamp:
         return pd.Timestamp(self.metadata["train_end"])
 
@@ -158,7 +165,7 @@ class LoadedModel:
 
     def feature_matrix(self, prices: PriceData) -> np.ndarray:
         """The model's raw features for every row of ``prices``, after checking the data fits the model."""
-        check_daily(prices)
+        check_bar_size(prices, self.bar)
         missing = [c for c in COLUMNS if c not in prices.frame.columns]
         if missing:
             raise DataError(f"{prices.source}: columns don't match the model: missing {', '.join(missing)} "
@@ -175,7 +182,7 @@ class LoadedModel:
             if window is None or not np.isfinite(window).all():
                 raise DataError(
                     f"{prices.source}: the model's features ({', '.join(self.features)}) cannot be computed "
-                    f"for {prices.frame.index[row].date()}: it needs {lookback} bars of complete features "
+                    f"for {stamp(prices.frame.index[row])}: it needs {lookback} bars of complete features "
                     f"ending there (more history, and no constant or missing prices)")
         return self.fitted.predict(x, rows)
 
@@ -185,14 +192,15 @@ class LoadedModel:
         return prices.frame.index[last], float(self.predict_rows(prices, [last])[0])
 
 
-def check_daily(prices: PriceData) -> None:
-    """Refuse weekly, monthly or otherwise non-daily bars (the model was trained on daily bars)."""
-    index = prices.frame.index
-    if len(index) >= 3:
-        spacing = float(np.median(np.diff(index[-250:].asi8)) / 86_400e9)
-        if spacing > MAX_DAILY_SPACING:
-            raise DataError(f"{prices.source}: the data is not daily (bars are a median {spacing:.0f} days "
-                            "apart); the model was trained on daily bars")
+def check_bar_size(prices: PriceData, bar: str = "1d") -> None:
+    """Refuse bars of another size than the model's (``bar``: ``1d``, ``1h``): its features count bars."""
+    if len(prices.frame) < 3:
+        return
+    found = prices.bars
+    if found.label != bar:
+        wanted = {"1d": "daily", "1h": "hourly"}.get(bar, bar)
+        raise DataError(f"{prices.source}: the data is not {wanted}: its bars are {found.label} ({found.name}), but "
+                        f"the model was trained on {bar} bars; give data of the model's bar size")
 
 
 def _refuse(path: Path, why: str) -> ModelFileError:

@@ -32,6 +32,7 @@ from .data import PriceData
 from .errors import StrategyError
 from .evaluate import performance
 from .forecast import Predictions, walk_forward_predict
+from .timestamps import stamp
 
 CUTS = (0.25, 0.5, 0.75)  # model cut dates (each retrains): fractions of the out-of-sample period
 STRATEGY_CUTS = 20  # strategy cut dates (backtest only, cheap): a one-bar peek shows at about half of them
@@ -58,34 +59,36 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
     params = params or {}
     say = progress or (lambda text: None)
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
+    # one periods-per-year for every run, from the full data: a cut must not change how VolTarget annualises
+    periods = prices.bars.with_periods(config.periods_per_year).periods_per_year
     say("full run")
     full = walk_forward_predict(prices, config)
     try:
-        full_bt = trade(prices, full, strategy, costs, params)
+        full_bt = trade(prices, full, strategy, costs, params, periods)
     except StrategyError as exc:
         return [Check("full run", "FAIL", f"the strategy fails when the data ends ({exc}); "
-                      "reading bars after today raises there", str(full.frame.index[-1].date()))]
+                      "reading bars after today raises there", stamp(full.frame.index[-1]))]
     days = full.frame.index.unique()
     model_cuts = _cut_dates(days, [int(f * len(days)) for f in cuts])
     checks = []
-    say(f"model: retraining on data cut at {', '.join(str(c.date()) for c in model_cuts)}")
+    say(f"model: retraining on data cut at {', '.join(stamp(c) for c in model_cuts)}")
     checks.append(_model_check("truncation (model)", full, config, [
         (cut, _truncate(prices, cut)) for cut in model_cuts]))
-    say(f"model: retraining with garbage after {model_cuts[0].date()}")
+    say(f"model: retraining with garbage after {stamp(model_cuts[0])}")
     checks.append(_model_check("future poisoning (model)", full, config, [
         (model_cuts[0], _poisoned(prices, model_cuts[0], seed))]))
     step = max(1, len(days) // (strategy_cuts + 1))
     strat_cuts = _cut_dates(days, list(range(step, len(days) - 2, step))[:strategy_cuts])
     say(f"strategy: {len(strat_cuts)} cut dates")
-    checks.append(_strategy_check("truncation (strategy)", full, full_bt, strategy, params, costs, [
+    checks.append(_strategy_check("truncation (strategy)", full, full_bt, strategy, params, costs, periods, [
         (cut, _truncate(prices, cut), _replace(full, full.frame.index <= cut)) for cut in strat_cuts]))
     rng = np.random.default_rng(seed)
-    checks.append(_strategy_check("future poisoning (strategy)", full, full_bt, strategy, params, costs, [
+    checks.append(_strategy_check("future poisoning (strategy)", full, full_bt, strategy, params, costs, periods, [
         (cut, _poisoned(prices, cut, seed + i),
          _replace(full, None, full.prediction.where(full.frame.index <= cut, rng.normal(0, 0.02, len(full.frame)))))
         for i, cut in enumerate(strat_cuts)]))
     say("one-bar delay")
-    checks.append(_delay(prices, full, full_bt, strategy, params, costs))
+    checks.append(_delay(prices, full, full_bt, strategy, params, costs, periods))
     return checks
 
 
@@ -137,21 +140,21 @@ def _model_check(name: str, full: Predictions, config: Config, variants: list) -
         other = walk_forward_predict(data, config)
         bad = _first_difference(_upto(_keyed(full.prediction, full), cut), _upto(_keyed(other.prediction, other), cut))
         if bad is not None:
-            return Check(name, "FAIL", f"predictions up to {cut.date()} changed", bad)
-    cuts = ", ".join(str(cut.date()) for cut, _ in variants)
+            return Check(name, "FAIL", f"predictions up to {stamp(cut)} changed", bad)
+    cuts = ", ".join(stamp(cut) for cut, _ in variants)
     return Check(name, "PASS", f"predictions up to {cuts} identical after retraining")
 
 
 def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
-                    costs: dict, variants: list) -> Check:
+                    costs: dict, periods: int, variants: list) -> Check:
     from .pipeline import trade
 
     for cut, data, predictions in variants:
         try:
-            other = trade(data, predictions, strategy, costs, params)
+            other = trade(data, predictions, strategy, costs, params, periods)
         except StrategyError as exc:
-            return Check(name, "FAIL", f"the strategy failed on data ending or altered after {cut.date()} "
-                         f"({exc}); does it read future bars?", str(cut.date()))
+            return Check(name, "FAIL", f"the strategy failed on data ending or altered after {stamp(cut)} "
+                         f"({exc}); does it read future bars?", stamp(cut))
         portfolio = isinstance(getattr(full_bt, "positions", None), pd.DataFrame) and len(full_bt.positions)
         if portfolio:
             # a ticker with no forecast up to the cut is not in the shorter run at all: it must not be held
@@ -169,15 +172,15 @@ def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strat
         for what, a, b in pairs:
             bad = _first_difference(_upto(_keyed(a), cut), _upto(_keyed(b), cut))
             if bad is not None:
-                return Check(name, "FAIL", f"{what} taken up to {cut.date()} changed with the data after it", bad)
+                return Check(name, "FAIL", f"{what} taken up to {stamp(cut)} changed with the data after it", bad)
         mine = full_bt.orders[full_bt.orders["date"] <= cut].reset_index(drop=True)
         theirs = other.orders[other.orders["date"] <= cut].reset_index(drop=True)
         if not mine.equals(theirs):
             n = min(len(mine), len(theirs))
             diff = [i for i in range(n) if not mine.iloc[i].equals(theirs.iloc[i])]
             first = mine["date"].iloc[diff[0]] if diff else (mine if len(mine) > n else theirs)["date"].iloc[n]
-            return Check(name, "FAIL", f"orders placed up to {cut.date()} changed with the data after it",
-                         str(first.date()))
+            return Check(name, "FAIL", f"orders placed up to {stamp(cut)} changed with the data after it",
+                         stamp(first))
     return Check(name, "PASS", f"decisions, orders and positions identical at {len(variants)} cut dates")
 
 
@@ -203,21 +206,21 @@ def _first_difference(a: pd.Series, b: pd.Series) -> str | None:
         return None
     first = differs.index[np.argmax(differs.to_numpy())]
     if isinstance(first, tuple):
-        return f"{first[0].date()} ({first[1]})"
-    return str(first.date())
+        return f"{stamp(first[0])} ({first[1]})"
+    return stamp(first)
 
 
 def _delay(prices: Any, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
-           costs: dict) -> Check:
+           costs: dict, periods: int) -> Check:
     from .pipeline import benchmark, trade
 
     if full.is_universe:  # each ticker's forecast one of its own bars late
         delayed = full.frame.groupby("ticker", sort=False)["prediction"].shift(1)
     else:
         delayed = full.prediction.shift(1)
-    late = trade(prices, _replace(full, None, delayed), strategy, costs, params)
-    bench = performance(benchmark(prices, full, Config(), costs).returns)
-    on_time, one_late = performance(full_bt.returns), performance(late.returns)
+    late = trade(prices, _replace(full, None, delayed), strategy, costs, params, periods)
+    bench = performance(benchmark(prices, full, Config(), costs).returns, periods)
+    on_time, one_late = performance(full_bt.returns, periods), performance(late.returns, periods)
     edge = on_time["cagr"] - bench["cagr"]
     edge_late = one_late["cagr"] - bench["cagr"]
     kept = f"{edge_late / edge:.0%} of it" if edge > 0 else "n/a: no edge to keep"

@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ._backtrader import bt
+from .bars import BarSpec, detect_bars
 from .data import PriceData
 from .errors import DataError, StrategyError
 from .forecast import Predictions
 from .strategy import BuyAndHold, LongFlat, PredictionFeed, PredictionStrategy
+from .timestamps import stamp
 
 
 HISTORY = 252  # bars of price history before the first predicted day, for indicator warm-up
@@ -81,12 +83,15 @@ def check_params(cls: type[PredictionStrategy], params: dict[str, Any]) -> None:
 def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,
              strategy: type[PredictionStrategy] = LongFlat, *, cash: float = 100_000.0,
              commission: float = 10.0, slippage: float = 0.0, history: int = HISTORY,
-             **params: Any) -> BacktestResult:
-    """Run ``strategy`` on the days that have a prediction; costs in basis points.
+             periods_per_year: int | None = None, **params: Any) -> BacktestResult:
+    """Run ``strategy`` on the bars that have a prediction; costs in basis points.
 
-    The feed starts up to ``history`` bars before the first predicted day, with NaN predictions there,
-    so indicators built in a strategy's ``__init__`` (a 200-day average, say) are warm when trading
-    starts. The base class never trades on a NaN prediction; results cover the predicted days only.
+    The feed starts up to ``history`` bars before the first predicted bar, with NaN predictions there,
+    so indicators built in a strategy's ``__init__`` (a 200-bar average, say) are warm when trading
+    starts. The base class never trades on a NaN prediction; results cover the predicted bars only.
+    The feed is told its real bar size (Backtrader's timeframe and compression: minutes x 60 for hourly
+    bars) and carries ``periods_per_year`` (None: from the data's calendar, :mod:`lstmtrade.bars`) for
+    strategies that annualise, such as VolTarget.
     """
     frame = prices.frame if isinstance(prices, PriceData) else prices
     pred = _prediction_series(predictions)
@@ -100,7 +105,7 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     check_params(strategy, params)
     missing = pred.index.difference(frame.index)
     if len(missing):
-        raise DataError(f"{len(missing)} prediction date(s) have no price bar, first {missing[0].date()}: "
+        raise DataError(f"{len(missing)} prediction date(s) have no price bar, first {stamp(missing[0])}: "
                         "use the price data the predictions were made on")
     if len(pred) < 2:
         raise DataError("need at least two days with predictions to backtest")
@@ -109,7 +114,8 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
                            ["open", "high", "low", "close", "volume"]].copy()
     feed_frame["prediction"] = pred.astype("float64").reindex(feed_frame.index)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
-    cerebro.adddata(PredictionFeed(dataname=feed_frame))
+    cerebro.adddata(prediction_feed(feed_frame, frame.index, periods_per_year,
+                                    prices.bars if isinstance(prices, PriceData) else None))
     strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, commission, slippage)
     rows = strat.analyzers.recorder.rows
     index = feed_frame.index[-len(rows):] if rows else feed_frame.index[:0]
@@ -150,6 +156,23 @@ def run_cerebro(cerebro: Any, strategy: type, params: dict[str, Any], recorder: 
         raise StrategyError(f"{strategy.__name__} failed during the backtest: "
                             f"{type(exc).__name__}: {exc}") from exc
     return strat
+
+
+def feed_timeframe(index: pd.DatetimeIndex, bars: BarSpec | None = None) -> dict[str, Any]:
+    """``timeframe`` and ``compression`` for a Backtrader feed of bars on ``index`` (days x 1 for daily bars,
+    Backtrader's default, so daily runs are unchanged)."""
+    name, compression = (bars or detect_bars(index)).timeframe()
+    return {"timeframe": getattr(bt.TimeFrame, name), "compression": int(compression)}
+
+
+def prediction_feed(feed_frame: pd.DataFrame, index: pd.DatetimeIndex, periods_per_year: int | None = None,
+                    bars: BarSpec | None = None) -> PredictionFeed:
+    """The strategy's feed over ``feed_frame``, with the bar size of the full ``index`` and the periods per year
+    (``feed.periods_per_year``, read by strategies that annualise)."""
+    bars = bars or detect_bars(index)
+    feed = PredictionFeed(dataname=feed_frame, **feed_timeframe(index, bars))
+    feed.periods_per_year = int(periods_per_year or bars.periods_per_year)
+    return feed
 
 
 def buy_and_hold(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,

@@ -24,7 +24,7 @@ import numpy as np
 
 # Settings that do not change a fold's predictions (rows are hashed directly, so data/start/end too).
 NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission", "slippage", "cash",
-                "baselines", "jobs", "cache", "save_models"}
+                "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year"}
 
 
 @functools.lru_cache(maxsize=None)

@@ -22,7 +22,8 @@ from .config import FIELD_HELP, Config, load_toml, make_config
 from .errors import Interrupted, LstmtradeError
 
 _DEFAULTS = Config()
-_OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str}
+_OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str,
+                 "periods_per_year": int, "date_format": str}
 
 
 class _Group(click.Group):
@@ -56,7 +57,8 @@ def _crash_log() -> Path:
 
 
 _SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding",
-          "tickers": "all", "benchmark": "equal-weight buy-and-hold"}
+          "tickers": "all", "benchmark": "equal-weight buy-and-hold", "periods_per_year": "from the data",
+          "date_format": "ISO 8601"}
 
 
 def _shown(value: Any, name: str = "") -> str:

@@ -12,10 +12,11 @@ import click
 
 from .cli import build_config, config_options
 from .errors import ConfigError
+from .timestamps import stamper
 
 
 def _load_data(data: str | None, ticker: str | None, start: str | None = None, end: str | None = None,
-               refresh: bool = False, default: str | None = None):
+               refresh: bool = False, default: str | None = None, date_format: str | None = None):
     from .data import load_prices
 
     if data and ticker:
@@ -26,7 +27,7 @@ def _load_data(data: str | None, ticker: str | None, start: str | None = None, e
         return load_ticker(ticker, start=start, end=end, refresh=refresh)
     if data is None and default is None:
         raise ConfigError("give the data to signal on: --data FILE (or sample:TICKER) or --ticker SYMBOL")
-    return load_prices(data if data is not None else default, start=start, end=end)
+    return load_prices(data if data is not None else default, start=start, end=end, date_format=date_format)
 
 
 def _echo_err(text: str, quiet: bool) -> None:
@@ -60,15 +61,16 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
 
     config = build_config(config_file, param_pairs, options)
     prices = _load_data(config.data, ticker, config.start, config.end, refresh,
-                        default=None if ticker else "sample:MSFT")
+                        default=None if ticker else "sample:MSFT", date_format=config.date_format)
     for warning in prices.warnings:
         _echo_err(f"warning: {warning}", quiet)
-    _echo_err(f"training on {prices.name}: {len(prices)} bars {prices.frame.index[0].date()} .. "
-              f"{prices.frame.index[-1].date()}", quiet)
+    show = stamper(prices.frame.index)
+    _echo_err(f"training on {prices.name}: {len(prices)} bars {show(prices.frame.index[0])} .. "
+              f"{show(prices.frame.index[-1])}; {prices.bars.describe()}", quiet)
 
     def progress(event: dict[str, Any]) -> None:
         if event["event"] == "train":
-            _echo_err(f"fold {event['fold']} geometry: fit {event['fit_start'].date()} .. {event['fit_end'].date()} "
+            _echo_err(f"fold {event['fold']} geometry: fit {show(event['fit_start'])} .. {show(event['fit_end'])} "
                       f"({event['n_fit']} rows), {event['n_val']} validation rows", quiet)
         elif event["event"] == "epoch":
             _echo_err(f"  epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
@@ -78,15 +80,15 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
     if quiet:
         click.echo(str(path))
         return
-    click.echo(f"saved {path} (trained through {trained.train_end.date()}); "
-               f"prediction for the next session: {trained.prediction:+.5f}")
+    click.echo(f"saved {path} (trained through {show(trained.train_end)}); "
+               f"prediction for the next {'bar' if prices.bars.intraday else 'session'}: {trained.prediction:+.5f}")
 
 
 def _table(result: dict[str, Any]) -> str:
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items())
     rows = [
         ("last date", f"{result['last_date']} (signal for the {result['next_session']}, "
-                      f"~{result['next_weekday']})"),
+                      f"~{result['next_bar'] if result.get('bar', '1d') != '1d' else result['next_weekday']})"),
         ("prediction", f"{result['prediction']:+.6f} (open -> open return of the next session's position)"),
         ("strategy", f"{result['strategy']}({params})"),
         ("target weight", f"{result['target_weight']:+.2f} of equity ({result['position']}) from the next open"),
@@ -104,6 +106,8 @@ def _table(result: dict[str, Any]) -> str:
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Model file written by `lstmtrade train --model-out`.")
 @click.option("--data", metavar="FILE", help="CSV file or sample:TICKER, ending at the last close.")
+@click.option("--date-format", "date_format", metavar="TEXT",
+              help="Layout of the Date column as a strptime format (default: ISO 8601), as for backtest.")
 @click.option("--ticker", metavar="SYMBOL", help="Daily bars from Yahoo Finance (cached; see --refresh).")
 @click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
 @click.option("--strategy", help="Position rule (default: the model's own strategy and params).")
@@ -111,7 +115,7 @@ def _table(result: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--max-age", "max_age", type=float, metavar="DAYS",
               help="Refuse a model created more than DAYS days ago.")
-def signal_cmd(model_path, data, ticker, refresh, strategy, param_pairs, as_json, max_age) -> None:
+def signal_cmd(model_path, data, date_format, ticker, refresh, strategy, param_pairs, as_json, max_age) -> None:
     """Tomorrow's signal: the model's forecast after the data's last close and the target weight.
 
     The target weight is what the strategy would hold from the next session's open. Only strategies
@@ -121,7 +125,7 @@ def signal_cmd(model_path, data, ticker, refresh, strategy, param_pairs, as_json
     from .signal import signal
 
     model = load_model(model_path)
-    prices = _load_data(data, ticker, refresh=refresh)
+    prices = _load_data(data, ticker, refresh=refresh, date_format=date_format)
     params = None
     if param_pairs:
         from .loader import load_strategy, parse_params
@@ -153,13 +157,14 @@ def data_list(as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows))
         return
-    click.echo(f"{'symbol':<10} {'kind':<7} {'rows':>6}  {'first':<10}  {'last':<10}  downloaded")
+    width = max([10] + [len(row.get("first", "")) for row in rows])
+    click.echo(f"{'symbol':<10} {'kind':<7} {'bar':<4} {'rows':>6}  {'first':<{width}}  {'last':<{width}}  downloaded")
     for row in rows:
         if "error" in row:
             click.echo(f"{row['symbol']:<10} {row['kind']:<7} unreadable: {row['error']}")
             continue
-        click.echo(f"{row['symbol']:<10} {row['kind']:<7} {row['rows']:>6}  {row['first']:<10}  {row['last']:<10}  "
-                   f"{row.get('downloaded') or '-'}")
+        click.echo(f"{row['symbol']:<10} {row['kind']:<7} {row.get('bar', ''):<4} {row['rows']:>6}  "
+                   f"{row['first']:<{width}}  {row['last']:<{width}}  {row.get('downloaded') or '-'}")
     click.echo(f"cache: {cache_dir()}")
 
 

@@ -34,11 +34,13 @@ class Config:
 
     # --- data
     data: str | None = None  # CSV path or sample:TICKER; None means the bundled MSFT
-    start: str | None = None  # first date to use (YYYY-MM-DD)
+    date_format: str | None = None  # strptime layout of the Date column ('%d.%m.%Y %H:%M:%S.%f'); None: ISO 8601
+    start: str | None = None  # first date to use (YYYY-MM-DD [HH:MM])
     end: str | None = None  # last date to use; nothing after it is read
     tickers: tuple[str, ...] | None = None  # universe: the tickers to use (None: every ticker in --data)
     strict: bool = False  # universe: refuse the run on any data fault instead of repairing or excluding
     benchmark: str | None = None  # universe: CSV of an index/ETF to buy and hold instead of equal weight
+    periods_per_year: int | None = None  # bars a year for every annualised figure; None: from the data's calendar
     # --- features and model
     features: tuple[str, ...] = ("logret", "vol20", "range", "gap", "volz", "rsi14")
     model: str = "lstm"  # lstm | linear | persistence | zero
@@ -93,15 +95,21 @@ class Config:
 
 
 FIELD_HELP: dict[str, str] = {
-    "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume) or sample:TICKER (AAPL, IBM, MSFT, GOOG, FB); "
-            "a universe: a CSV with a Ticker (or Symbol) column, a folder of one CSV per ticker, or sample:SP500.",
-    "start": "First date to use, YYYY-MM-DD.",
-    "end": "Last date to use, YYYY-MM-DD; rows after it are never read.",
+    "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume; any bar size, Date may hold a time) or "
+            "sample:TICKER (AAPL, IBM, MSFT, GOOG, FB; EURUSD_1H: hourly FX bars); a universe: a CSV with a Ticker "
+            "(or Symbol) column, a folder of one CSV per ticker, or sample:SP500.",
+    "date_format": "Layout of the Date column as a strptime format, e.g. '%d.%m.%Y %H:%M:%S.%f' for "
+                   "01.01.2017 22:00:00.000 (day first); times with a UTC offset are converted to UTC.",
+    "start": "First date to use, YYYY-MM-DD or YYYY-MM-DD HH:MM.",
+    "end": "Last date to use, YYYY-MM-DD (the whole day) or YYYY-MM-DD HH:MM; rows after it are never read.",
     "tickers": "Universe: comma-separated tickers to use (default: all in --data).",
     "strict": "Universe: refuse the run on any data fault (see data_report.csv) instead of repairing rows or "
               "excluding tickers.",
     "benchmark": "Universe: CSV of an index or ETF to buy and hold as the benchmark (default: equal-weight "
                  "buy-and-hold of the tickers used).",
+    "periods_per_year": "Bars a year used to annualise Sharpe, CAGR and volatility (metrics, tearsheet, VolTarget); "
+                        "default: from the data's bar size and calendar (252 for weekday daily bars, 365 for 7-day "
+                        "daily, 6,240 for hourly 24 h x 5 days; 0: detect).",
     "features": "Comma-separated feature names (logret, vol20, range, gap, ret5, volz, rsi14).",
     "model": "Forecaster: lstm, or a baseline: linear (ridge), persistence, zero.",
     "target": "What the model learns: return (the next open-to-open return) or rank (its cross-sectional "
@@ -124,8 +132,8 @@ FIELD_HELP: dict[str, str] = {
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
     "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
             "with loop; 0: one per CPU core with native, 1 with loop.",
-    "min_train": "Bars of features before the first out-of-sample day.",
-    "retrain_every": "Out-of-sample days per fold: the model is retrained this often.",
+    "min_train": "Bars of features before the first out-of-sample bar (the start-up lines say how long that is).",
+    "retrain_every": "Out-of-sample bars per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
     "strategy": "Position rule: a built-in name, package.module:Class or path/file.py[:Class]; auto: LongFlat "
                 "for one ticker, TopK for a universe.",
@@ -149,8 +157,12 @@ def _check(c: Config) -> None:
         value = getattr(c, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             _fail(name, "must be a whole number >= 1", value)
-    if c.train_window is not None and (not isinstance(c.train_window, int) or c.train_window < 1):
-        _fail("train_window", "must be a whole number >= 1", c.train_window)
+    for name in ("train_window", "periods_per_year"):
+        value = getattr(c, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            _fail(name, "must be a whole number >= 1", value)
+    if c.date_format is not None and (not isinstance(c.date_format, str) or "%" not in c.date_format):
+        _fail("date_format", "must be a strptime format such as '%d.%m.%Y %H:%M'", c.date_format)
     for name in ("threads", "jobs"):
         value = getattr(c, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -202,7 +214,7 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
         out["features"] = tuple(part.strip() for part in out["features"].split(",") if part.strip())
     elif "features" in out:
         out["features"] = tuple(out["features"])
-    for name in ("data", "start", "end", "benchmark"):
+    for name in ("data", "start", "end", "benchmark", "date_format"):
         if name in out and out[name] is not None:
             out[name] = str(out[name])
     if isinstance(out.get("tickers"), str):
@@ -214,6 +226,8 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = float(out[name])
     if out.get("train_window") == 0:
         out["train_window"] = None
+    if out.get("periods_per_year") == 0:
+        out["periods_per_year"] = None
     return out
 
 

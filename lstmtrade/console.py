@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from .timestamps import stamp, stamper
+
 
 def _engine(config: Any) -> str:
     """``engine native, 2 folds at a time`` as the run will train (auto and jobs 0 resolved)."""
@@ -85,8 +87,8 @@ class Console:
             self.folds, self.done = event["folds"], 0
             self._pending, self._next = {}, 0
             self.started = time.perf_counter()
-            self.say(f"walk-forward: {event['folds']} folds, {event['n_test']} out-of-sample days from "
-                     f"{event['first_test'].date()}, model {event['model']}")
+            self.say(f"walk-forward: {event['folds']} folds, {event['n_test']} out-of-sample bars from "
+                     f"{stamp(event['first_test'])}, model {event['model']}")
         elif kind == "epoch":
             self._bar(self._progress(f"fold {event['fold'] + 1}/{self.folds} epoch {event['epoch']}/"
                                      f"{event['epochs']} loss {event['loss']:.4f}"))
@@ -132,18 +134,23 @@ class Console:
 
     def _settings(self, event: dict) -> None:
         prices, config = event["prices"], event["config"]
+        bars = event.get("bars") or prices.bars.with_periods(config.periods_per_year)
         if hasattr(prices, "frame"):
             index = prices.frame.index
             if config.data is None:
                 self.say(f"data: bundled sample {prices.name} (no --data given; try --data sample:AAPL or a CSV)")
             else:
                 self.say(f"data: {prices.source}")
-            self.say(f"      {len(prices)} bars {index[0].date()}..{index[-1].date()}")
+            show = stamper(index)
+            self.say(f"      {len(prices)} bars {show(index[0])}..{show(index[-1])}")
+            self.say(f"      {bars.describe()}")
         else:
             index = prices.calendar
             self.say(f"data: universe {prices.source}: {prices.summary}")
-            self.say(f"      {len(index)} dates {index[0].date()}..{index[-1].date()}; every decision in "
+            show = stamper(index)
+            self.say(f"      {len(index)} dates {show(index[0])}..{show(index[-1])}; every decision in "
                      "data_report.csv")
+            self.say(f"      {bars.describe()}")
             if prices.survivorship:
                 self.say(f"caveat: {prices.survivorship}")
         for warning in prices.warnings:
@@ -152,7 +159,8 @@ class Console:
         if "predictions_from" in event:
             self.say(f"predictions: reused from {event['predictions_from']} (no training)")
         else:
-            window = f"rolling {config.train_window}" if config.train_window else "expanding"
+            window = (f"rolling {config.train_window:,}-bar ({bars.duration(config.train_window)})"
+                      if config.train_window else "expanding")
             stop = (f"early stopping (patience {config.patience}, val {config.val_fraction:.0%})"
                     if config.early_stopping_active else "no early stopping")
             pooled = f"pooled over {len(prices.tickers)} tickers, target {config.target}, " if not hasattr(prices, "frame") else ""
@@ -161,8 +169,9 @@ class Console:
             self.say(f"train: up to {config.epochs} epochs, {stop}, batch {config.batch_size}, lr {config.lr}, "
                      f"seed {config.seed}, device {config.device}"
                      f"{' (' + event['device_why'] + ')' if event.get('device_why') else ''}, {_engine(config)}")
-            self.say(f"walk-forward: {window} window, min-train {config.min_train}, "
-                     f"retrain every {config.retrain_every} bars")
+            self.say(f"walk-forward: {window} window, min-train {config.min_train:,} bars "
+                     f"{bars.duration(config.min_train)}; retrain every {config.retrain_every:,} bars "
+                     f"{bars.duration(config.retrain_every)}")
         params = ", ".join(f"{k}={v}" for k, v in event["params"].items())
         self.say(f"strategy: {event['strategy']}{f' ({params})' if params else ''}; commission "
                  f"{config.commission:g} bps, slippage {config.slippage:g} bps, cash {config.cash:,.0f}")
@@ -181,8 +190,10 @@ class Console:
                 ("CAGR", _pct(s["cagr"]), _pct(b["cagr"])),
                 ("Sharpe", _num(s["sharpe"]), _num(b["sharpe"])),
                 ("Max drawdown", _pct(s["max_drawdown"]), _pct(b["max_drawdown"]))]
-        out = [f"\nout-of-sample {bt['start']}..{bt['end']} ({bt['days']} days, {bt['folds']} folds), "
-               f"after {result.config.commission:g} bps commission",
+        year = m.get("data", {}).get("periods_per_year")
+        annual = f"; Sharpe and CAGR annualised with {year:,} bars a year" if year else ""
+        out = [f"\nout-of-sample {bt['start']}..{bt['end']} ({bt['days']} bars, {bt['folds']} folds), "
+               f"after {result.config.commission:g} bps commission{annual}",
                f"{'':16}{bt['strategy'][:12]:>12}{'Buy & hold':>12}"]
         out += [f"{name:16}{x:>12}{y:>12}" for name, x, y in rows]
         if "universe" in m:
@@ -197,7 +208,7 @@ class Console:
                        f"DM p {_num(f.get('dm_pvalue'), 3)} vs the zero forecast")
             return self._tail(out, result, m, s, bt, path)
         ratio = f["mse"] / f["mse_zero"] if f["mse_zero"] else float("nan")
-        out.append(f"forecast: {hit_vs_up(f)} (the hit rate of always long) on {f['n']} days")
+        out.append(f"forecast: {hit_vs_up(f)} (the hit rate of always long) on {f['n']} bars")
         out.append(f"          IC {_num(f['ic'], 3)}, MSE / zero-forecast MSE {_num(ratio, 3)}")
         if "dm_pvalue" in f:
             out.append(f"          Spearman IC {_num(f.get('ic_spearman'), 3)}, out-of-sample R2 {_num(f.get('oos_r2'), 4)}, "

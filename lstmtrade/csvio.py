@@ -31,8 +31,10 @@ def exact_float(text: str) -> float:
 
 
 def write_exact_csv(frame: pd.DataFrame, path: Any, **kwargs: Any) -> None:
-    """``frame.to_csv`` with 17 significant digits and ISO dates."""
-    frame.to_csv(path, float_format=FLOAT_FORMAT, date_format=DATE_FORMAT, **kwargs)
+    """``frame.to_csv`` with 17 significant digits and ISO dates (with the time of day for intraday rows)."""
+    from .timestamps import csv_date_format
+
+    frame.to_csv(path, float_format=FLOAT_FORMAT, date_format=csv_date_format(frame), **kwargs)
 
 
 def read_exact_csv(path: str | Path, float_columns: Iterable[str], **kwargs: Any) -> pd.DataFrame:

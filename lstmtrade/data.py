@@ -1,36 +1,45 @@
-"""Loading and validating daily prices: the one place input is checked.
+"""Loading and validating prices of any bar size: the one place input is checked.
 
 Every :class:`PriceData` guarantees: a tz-naive, strictly increasing, unique ``DatetimeIndex`` named
-``date`` at midnight (daily bars); float columns ``open, high, low, close, volume``; prices finite and
+``date`` (daily bars at midnight; intraday bars at their time, UTC when the file gave a zone: see
+:mod:`lstmtrade.timestamps`); float columns ``open, high, low, close, volume``; prices finite and
 > 0; ``low <= open, close <= high``; volume finite and >= 0. Later stages trust this and check nothing.
+Its bar size and calendar (:attr:`PriceData.bars`) are read from the index by :mod:`lstmtrade.bars`;
+missing bars inside a session are reported as a warning and never filled.
 
 Sources: a Yahoo-style CSV (``Date,Open,High,Low,Close[,Adj Close],Volume``, names case-insensitive,
-plain or gzip) or a bundled sample, ``sample:MSFT`` (also AAPL, IBM, GOOG, FB): Quandl WIKI Prices
-(public domain), split- and dividend-adjusted by ``scripts/make_samples.py``.
+plain or gzip; ``Date`` may hold times, and ``date_format`` reads other layouts) or a bundled sample,
+``sample:MSFT`` (also AAPL, IBM, GOOG, FB): Quandl WIKI Prices (public domain), split- and
+dividend-adjusted by ``scripts/make_samples.py``; ``sample:EURUSD_1H``: EUR/USD hourly bars of 2017 (UTC)
+from the gym-anytrading 2.0.0 wheel (MIT, ``samples/LICENSE-eurusd.txt``; ``scripts/make_intraday_sample.py``).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .bars import BarSpec, detect_bars
 from .errors import DataError
+from .timestamps import BadTimestamp, parse_timestamps, stamp
 
 COLUMNS = ("open", "high", "low", "close", "volume")
-SAMPLES = ("AAPL", "IBM", "MSFT", "GOOG", "FB")
+SAMPLES = ("AAPL", "IBM", "MSFT", "GOOG", "FB", "EURUSD_1H")
 DEFAULT_SAMPLE = "MSFT"
 JUMP_WARNING = 0.5  # a close-to-close move larger than this is flagged as a possible unadjusted split
 
 
 @dataclass(frozen=True)
 class PriceData:
-    """Validated daily OHLCV bars plus where they came from."""
+    """Validated OHLCV bars (any bar size) plus where they came from."""
 
     frame: pd.DataFrame  # index: date; columns: open, high, low, close, volume (float64)
     source: str  # "sample:MSFT" or the file path as given
@@ -45,21 +54,26 @@ class PriceData:
     def __len__(self) -> int:
         return len(self.frame)
 
+    @cached_property
+    def bars(self) -> BarSpec:
+        """Bar size, calendar and periods per year detected from the index (:func:`lstmtrade.bars.detect_bars`)."""
+        return detect_bars(self.frame.index)
+
     def slice(self, start: str | None = None, end: str | None = None) -> "PriceData":
         """Rows from ``start`` to ``end`` inclusive; refuses dates outside the data or in the wrong order."""
         first, last = self.frame.index[0], self.frame.index[-1]
         lo = _parse_bound(start, "--start") if start else first
-        hi = _parse_bound(end, "--end") if end else last
-        span = f"{self.source} covers {first.date()}..{last.date()}"
+        hi = _parse_bound(end, "--end", end=True) if end else last
+        span = f"{self.source} covers {stamp(first)}..{stamp(last)}"
         if start and end and lo > hi:
-            raise DataError(f"--start {lo.date()} is after --end {hi.date()}; swap them")
+            raise DataError(f"--start {_show_bound(lo)} is after --end {_show_bound(hi)}; swap them")
         if lo > last:
-            raise DataError(f"--start {lo.date()} is after the data's last date ({span})")
+            raise DataError(f"--start {_show_bound(lo)} is after the data's last date ({span})")
         if hi < first:
-            raise DataError(f"--end {hi.date()} is before the data's first date ({span})")
+            raise DataError(f"--end {_show_bound(hi)} is before the data's first date ({span})")
         frame = self.frame.loc[lo:hi]
         if frame.empty:
-            raise DataError(f"no bars from {lo.date()} to {hi.date()} ({span}); widen --start/--end")
+            raise DataError(f"no bars from {_show_bound(lo)} to {_show_bound(hi)} ({span}); widen --start/--end")
         return PriceData(frame, self.source, self.name, self.warnings)
 
 
@@ -71,13 +85,17 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 
 
 def load_prices(source: str | Path | pd.DataFrame | None = None, *, start: str | None = None,
-                end: str | None = None, name: str | None = None) -> PriceData:
-    """Load and validate daily bars from a CSV path, ``sample:TICKER``, a DataFrame, or None (bundled MSFT)."""
+                end: str | None = None, name: str | None = None, date_format: str | None = None) -> PriceData:
+    """Load and validate bars from a CSV path, ``sample:TICKER``, a DataFrame, or None (bundled MSFT).
+
+    ``date_format``: a ``strptime`` layout of the Date column (``'%d.%m.%Y %H:%M:%S.%f'``); None reads ISO 8601
+    dates and timestamps. ``--end`` given as a date keeps every bar of that day.
+    """
     if source is None:
         source = f"sample:{DEFAULT_SAMPLE}"
     if isinstance(source, pd.DataFrame):
         raw, label, stem = source.rename_axis("date").reset_index() if _has_date_index(source) else source, "DataFrame", name or "data"
-        data = _validate(raw.astype(str), label, stem)  # one parsing path for frames and files
+        data = _validate(raw.astype(str), label, stem, date_format)  # one parsing path for frames and files
     else:
         text = str(source)
         if text.lower().startswith("sample:"):
@@ -89,7 +107,7 @@ def load_prices(source: str | Path | pd.DataFrame | None = None, *, start: str |
                 raw = _read_csv(io.BytesIO(stream.read()), text, compression="gzip")
             data = _validate(raw, f"sample:{ticker}", name or ticker)
         else:
-            data = _validate(_read_file(Path(text)), text, name or _stem(Path(text)))
+            data = _validate(_read_file(Path(text)), text, name or _stem(Path(text)), date_format)
     return data.slice(start, end) if (start or end) else data
 
 
@@ -185,18 +203,19 @@ def _columns(raw: pd.DataFrame, label: str) -> str:
     return date_col
 
 
-def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
+def _validate(raw: pd.DataFrame, label: str, name: str, date_format: str | None = None) -> PriceData:
     date_col = _columns(raw, label)
     if raw.empty:
         raise DataError(f"{label}: the file has a header but no rows")
     line = pd.RangeIndex(len(raw)) + 2  # CSV line numbers: the header is line 1
-    dates = _parse_dates(raw[date_col], label, line)
+    dates = _parse_dates(raw[date_col], label, line, date_format)
     values = {}
     for col in list(COLUMNS) + (["adj close"] if "adj close" in raw.columns else []):
         values[col] = _parse_numbers(raw[col], col, label, line).to_numpy()
     frame = pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"))
     warnings = []
     _check_index(frame.index, label, line)
+    _check_daily_times(frame.index, raw[date_col], label, line)
     _check_values(frame, label, line)  # before any Adj Close scaling, so messages show the file's numbers
     if "adj close" in frame.columns:
         factor = frame.pop("adj close") / frame["close"]
@@ -208,53 +227,36 @@ def _validate(raw: pd.DataFrame, label: str, name: str) -> PriceData:
     jumps = np.flatnonzero(np.abs(close[1:] / close[:-1] - 1) > JUMP_WARNING) + 1
     for i in jumps[:3]:
         move = close[i] / close[i - 1] - 1
-        warnings.append(f"close moved {move:+.0%} on {frame.index[i].date()} (line {line[i]}): "
+        warnings.append(f"close moved {move:+.0%} on {stamp(frame.index[i])} (line {line[i]}): "
                         "check it is not an unadjusted split")
     if len(jumps) > 3:
         warnings.append(f"{len(jumps) - 3} more close-to-close moves above {JUMP_WARNING:.0%} not listed")
-    return PriceData(frame[list(COLUMNS)].astype("float64"), label, name, tuple(warnings))
+    data = PriceData(frame[list(COLUMNS)].astype("float64"), label, name, tuple(warnings))
+    gaps = data.bars.gap_note() if data.bars.intraday else None
+    return dataclasses.replace(data, warnings=data.warnings + (gaps,)) if gaps else data
 
 
-def _parse_dates(column: pd.Series, label: str, line: pd.RangeIndex) -> pd.DatetimeIndex:
-    text = column.astype("string").str.strip()
-    bad = text.isna() | (text == "")
-    if bad.any():
-        raise DataError(f"{label}: line {line[bad.to_numpy().argmax()]}: empty date")
+def _parse_dates(column: pd.Series, label: str, line: pd.RangeIndex,
+                 date_format: str | None = None) -> pd.DatetimeIndex:
+    """The Date column as tz-naive timestamps (:mod:`lstmtrade.timestamps`); the first bad line stops the load."""
     try:
-        parsed = pd.to_datetime(text, format="ISO8601")
-    except (ValueError, TypeError):
-        parsed = None
-    if parsed is None or not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.dtype.kind != "M":
-        # Mixed offsets, mixed formats or garbage: find the first line that does not parse on its own.
-        for i, value in enumerate(text):
-            try:
-                stamp = pd.to_datetime(value, format="ISO8601")
-            except (ValueError, TypeError):
-                try:
-                    pd.Timestamp(value)
-                except (ValueError, TypeError):
-                    raise DataError(f"{label}: line {line[i]}: '{value}' is not a date") from None
-                before = f" (line {line[0]} has '{text.iloc[0]}')" if i else ""
-                raise DataError(f"{label}: line {line[i]}: date '{value}' is not YYYY-MM-DD{before}; "
-                                "write every date as YYYY-MM-DD") from None
-            if stamp.tzinfo is not None:
-                raise DataError(f"{label}: line {line[i]}: timestamp '{value}' carries a time zone; "
-                                "use plain dates (YYYY-MM-DD)")
-        raise DataError(f"{label}: dates mix formats or time zones; use plain dates (YYYY-MM-DD)")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        raise DataError(f"{label}: line {line[0]}: timestamp '{text.iloc[0]}' carries a time zone "
-                        f"({parsed.dt.tz}); use plain dates (YYYY-MM-DD)")
-    index = pd.DatetimeIndex(parsed)
-    odd = (index.year < 1700) | (index.year > 2200)
-    if odd.any():
-        i = int(np.argmax(odd))
-        raise DataError(f"{label}: line {line[i]}: date '{text.iloc[i]}' is outside the years 1700..2200")
-    intraday = index != index.normalize()
-    if intraday.any():
-        i = int(np.argmax(intraday))
-        raise DataError(f"{label}: line {line[i]}: '{text.iloc[i]}' has a time of day; "
-                        "lstmtrade expects one bar per day")
-    return index.as_unit("ns")
+        index = pd.DatetimeIndex(parse_timestamps(column, date_format))
+    except BadTimestamp as exc:
+        where = f"line {line[exc.row]}: " if exc.row is not None else ""
+        beside = ""
+        if exc.other is not None:
+            beside = f" (line {line[exc.other]} has '{str(column.iloc[exc.other]).strip()}')"
+        raise DataError(f"{label}: {where}{exc.message}{beside}") from None
+    return index
+
+
+def _check_daily_times(index: pd.DatetimeIndex, column: pd.Series, label: str, line: pd.RangeIndex) -> None:
+    """Refuse a stray time of day among daily bars at midnight (a typo, or two files pasted together)."""
+    off = index != index.normalize()
+    if off.any() and off.mean() < 0.5 and detect_bars(index[~off]).step >= pd.Timedelta(days=1):
+        i = int(np.argmax(off))
+        raise DataError(f"{label}: line {line[i]}: '{str(column.iloc[i]).strip()}' has a time of day, but the other "
+                        "bars are daily (one bar per day at midnight); write it as a date, or give every bar its time")
 
 
 def _parse_numbers(column: pd.Series, name: str, label: str, line: pd.RangeIndex) -> pd.Series:
@@ -270,10 +272,10 @@ def _check_index(index: pd.DatetimeIndex, label: str, line: pd.RangeIndex) -> No
     deltas = np.diff(index.asi8)
     if (deltas == 0).any():
         i = int(np.argmax(deltas == 0)) + 1
-        raise DataError(f"{label}: line {line[i]}: duplicate date {index[i].date()}")
+        raise DataError(f"{label}: line {line[i]}: duplicate date {stamp(index[i])}")
     if (deltas < 0).any():
         i = int(np.argmax(deltas < 0)) + 1
-        raise DataError(f"{label}: line {line[i]}: date {index[i].date()} comes after {index[i - 1].date()}; "
+        raise DataError(f"{label}: line {line[i]}: date {stamp(index[i])} comes after {stamp(index[i - 1])}; "
                         "sort the file by date (oldest first)")
 
 
@@ -338,11 +340,23 @@ def row_faults(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _parse_bound(value: str, option: str) -> pd.Timestamp:
+def _show_bound(bound: pd.Timestamp) -> str:
+    """A bound as the user wrote it: the end of a day prints as that date."""
+    if bound + pd.Timedelta(1, unit="ns") == (bound + pd.Timedelta(1, unit="ns")).normalize():
+        return str(bound.date())
+    return stamp(bound)
+
+
+def _parse_bound(value: str, option: str, end: bool = False) -> pd.Timestamp:
+    """``--start``/``--end`` as a tz-naive timestamp (an offset converts to UTC, like the data's). With ``end``, a
+    plain date means the end of that day, so ``--end 2017-06-30`` keeps that day's intraday bars (and, for daily
+    bars, exactly the rows it always kept)."""
     try:
-        stamp = pd.Timestamp(value)
+        bound = pd.Timestamp(value)
     except (ValueError, TypeError):
-        raise DataError(f"{option} '{value}' is not a date (use YYYY-MM-DD)") from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return stamp
+        raise DataError(f"{option} '{value}' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
+    if bound.tzinfo is not None:
+        bound = bound.tz_convert("UTC").tz_localize(None)
+    if end and bound == bound.normalize() and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", str(value)):
+        bound = bound + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
+    return bound

@@ -9,22 +9,27 @@ import pandas as pd
 
 from . import stats
 
-PERIODS = 252  # trading days per year
+PERIODS = 252  # bars a year of weekday daily data; other data passes its own (lstmtrade.bars)
 
 
-def performance(returns: pd.Series) -> dict[str, float]:
-    """total_return, cagr, sharpe (annualised, rf = 0), volatility, max_drawdown (negative), n_days."""
+def performance(returns: pd.Series, periods: int = PERIODS) -> dict[str, float]:
+    """total_return, cagr, sharpe (annualised, rf = 0), volatility, max_drawdown (negative), n_days (bars).
+
+    ``periods``: bars a year, from the data's calendar (:attr:`lstmtrade.bars.BarSpec.periods_per_year`):
+    ``sharpe = mean / std(ddof 1) * sqrt(periods)``, ``volatility = std * sqrt(periods)``, and CAGR counts
+    ``n / periods`` years, as QuantStats does with the same ``periods``.
+    """
     r = pd.Series(returns, dtype="float64").fillna(0.0)
     equity = (1.0 + r).cumprod()
     n = len(r)
     total = float(equity.iloc[-1] - 1.0) if n else 0.0
-    years = n / PERIODS
+    years = n / periods
     cagr = float((1.0 + total) ** (1.0 / years) - 1.0) if n and total > -1 else -1.0
     std = float(r.std(ddof=1)) if n > 1 else 0.0
-    sharpe = float(r.mean() / std * math.sqrt(PERIODS)) if std > 0 else 0.0
+    sharpe = float(r.mean() / std * math.sqrt(periods)) if std > 0 else 0.0
     drawdown = float((equity / equity.cummax() - 1.0).min()) if n else 0.0
     return {"total_return": total, "cagr": cagr, "sharpe": sharpe,
-            "volatility": std * math.sqrt(PERIODS), "max_drawdown": drawdown, "n_days": n}
+            "volatility": std * math.sqrt(periods), "max_drawdown": drawdown, "n_days": n}
 
 
 # --- skill, significance and costs (the formulas live in stats.py) --------------------------------
@@ -58,7 +63,7 @@ def returns_at_cost(returns: pd.Series, turn: pd.Series, actual_bps: float, new_
     return returns - (new_bps - actual_bps) / 1e4 * turn
 
 
-def breakeven_bps(strategy, benchmark, commission: float, cash: float) -> float | None:
+def breakeven_bps(strategy, benchmark, commission: float, cash: float, periods: int = PERIODS) -> float | None:
     """Commission (bps per side) at which the strategy's CAGR edge over buy-and-hold vanishes.
 
     0.0: no edge even without costs; None: the edge survives 200 bps (see stats.breakeven_cost).
@@ -67,15 +72,18 @@ def breakeven_bps(strategy, benchmark, commission: float, cash: float) -> float 
     turn_b = turnover(benchmark.returns, benchmark.equity, benchmark.trades, cash)
 
     def edge(bps: float) -> float:
-        mine = performance(returns_at_cost(strategy.returns, turn_s, commission, bps))["cagr"]
-        theirs = performance(returns_at_cost(benchmark.returns, turn_b, commission, bps))["cagr"]
+        mine = performance(returns_at_cost(strategy.returns, turn_s, commission, bps), periods)["cagr"]
+        theirs = performance(returns_at_cost(benchmark.returns, turn_b, commission, bps), periods)["cagr"]
         return mine - theirs
 
     return stats.breakeven_cost(edge)
 
 
 def significance(returns: pd.Series, trial_sharpes: list[float]) -> dict:
-    """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes."""
+    """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes.
+
+    Both work on per-bar Sharpe ratios and the number of bars, so they need no periods per year: the same
+    returns give the same PSR whatever the bar size is called (``trial_sharpes`` are per bar too)."""
     n_trials = max(1, len(trial_sharpes))
     variance = float(np.var(trial_sharpes, ddof=1)) if len(trial_sharpes) >= 2 else None
     return {"psr": stats.probabilistic_sharpe_ratio(returns, 0.0),

@@ -1,9 +1,16 @@
 """Causal features, the trading target, and the train-only scaler.
 
-Timing rule: features for day t use rows <= t only (the close of t is known). The order placed after
-that close fills at the open of t+1 and is held until the open of t+2, so the target for row t is the
-open(t+1) -> open(t+2) return: the return the position actually earns. It reaches ``LABEL_REACH`` bars
-ahead, which is why the splitter purges that many rows between training labels and test days.
+Every window is counted in bars, whatever the bar size: ``vol20`` is the volatility of the last 20 bars
+(20 days on daily data, 20 hours on hourly data), ``ret5`` the return over 5 bars, ``rsi14`` 14 bars.
+``gap`` is the jump from the previous bar's close to this bar's open: overnight on daily bars, about zero
+between hourly bars inside a session, and the jump over the break (a night, a weekend) on the first bar
+after one.
+
+Timing rule, in bars: features for bar t use rows <= t only (the close of t is known). The order placed
+after that close fills at the open of bar t+1 and is held until the open of t+2, so the target for row t
+is the open(t+1) -> open(t+2) return: the return the position actually earns. It reaches
+``LABEL_REACH`` bars ahead, which is why the splitter purges that many rows between training labels and
+test bars.
 """
 from __future__ import annotations
 
@@ -59,11 +66,11 @@ def _rsi14(f: pd.DataFrame) -> pd.Series:
 # name -> (function, description, rows of warm-up before the first valid value)
 FEATURES: dict[str, tuple[FeatureFn, str, int]] = {
     "logret": (_logret, "close-to-close log return", 1),
-    "vol20": (_vol20, "20-day realized volatility of logret", 20),
-    "range": (_range, "intraday range, log(high/low)", 0),
-    "gap": (_gap, "overnight gap, log(open / previous close)", 1),
-    "ret5": (_ret5, "5-day log return", 5),
-    "volz": (_volz, "volume z-score against its 20-day mean", 19),
+    "vol20": (_vol20, "20-bar realized volatility of logret", 20),
+    "range": (_range, "the bar's range, log(high/low)", 0),
+    "gap": (_gap, "gap from the previous close, log(open / previous close): overnight, or over a session break", 1),
+    "ret5": (_ret5, "5-bar log return", 5),
+    "volz": (_volz, "volume z-score against its 20-bar mean", 19),
     "rsi14": (_rsi14, "Wilder RSI(14), rescaled to [-0.5, 0.5]", 14),
 }
 

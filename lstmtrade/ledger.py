@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 LEDGER = "trials.jsonl"
-NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models"}
+NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models",
+               "date_format"}  # date_format: the data hash already names the rows it read
+UNSET_NOT_HASHED = {"periods_per_year"}  # settings added later: left out while unset, so earlier trials keep their keys
 
 
 def trial_key(config: dict[str, Any], strategy: str, params: dict[str, Any]) -> str:
     """Hash of everything that changes the result (not where the output goes or how fast it runs)."""
-    relevant = {k: v for k, v in config.items() if k not in NOT_A_TRIAL}
+    relevant = {k: v for k, v in config.items()
+                if k not in NOT_A_TRIAL and not (k in UNSET_NOT_HASHED and v is None)}
     relevant["strategy"], relevant["params"] = strategy, params
     text = json.dumps(relevant, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

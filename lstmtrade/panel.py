@@ -52,8 +52,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import COLUMNS, PriceData, _columns, _parse_bound, _read_csv, _read_file, _stem, frame_sha256, row_faults
+from .bars import BarSpec, detect_bars
+from .data import (COLUMNS, PriceData, _columns, _parse_bound, _read_csv, _read_file, _show_bound, _stem, frame_sha256,
+                   row_faults)
 from .errors import DataError
+from .timestamps import BadTimestamp, parse_timestamps, stamp
 
 UNIVERSE_SAMPLES = ("SP500",)  # sample:SP500 -> samples/SP500.csv.gz
 TICKER_COLUMNS = ("ticker", "symbol")
@@ -117,17 +120,22 @@ class Universe:
     def __len__(self) -> int:
         return len(self.calendar)
 
+    @property
+    def bars(self) -> BarSpec:
+        """Bar size, calendar and periods per year of the union calendar (:func:`lstmtrade.bars.detect_bars`)."""
+        return detect_bars(self.calendar)
+
     def slice(self, start: str | None = None, end: str | None = None) -> "Universe":
         """Dates from ``start`` to ``end`` inclusive; tickers without a bar in that range drop out of ``prices``."""
         calendar = self.calendar
         first, last = calendar[0], calendar[-1]
         lo = _parse_bound(start, "--start") if start else first
-        hi = _parse_bound(end, "--end") if end else last
-        span = f"{self.source} covers {first.date()}..{last.date()}"
+        hi = _parse_bound(end, "--end", end=True) if end else last
+        span = f"{self.source} covers {stamp(first)}..{stamp(last)}"
         if start and end and lo > hi:
-            raise DataError(f"--start {lo.date()} is after --end {hi.date()}; swap them")
+            raise DataError(f"--start {_show_bound(lo)} is after --end {_show_bound(hi)}; swap them")
         if lo > last or hi < first or not ((calendar >= lo) & (calendar <= hi)).any():
-            raise DataError(f"no bars from {lo.date()} to {hi.date()} ({span}); widen --start/--end")
+            raise DataError(f"no bars from {_show_bound(lo)} to {_show_bound(hi)} ({span}); widen --start/--end")
         prices = {}
         for ticker, data in self.prices.items():
             frame = data.frame.loc[lo:hi]
@@ -161,15 +169,16 @@ def is_universe(source) -> bool:
 
 
 def load_universe(source, *, tickers: list[str] | None = None, start=None, end=None,
-                  strict: bool = False) -> Universe:
+                  strict: bool = False, date_format: str | None = None) -> Universe:
     """Load and validate a universe (module docstring). ``tickers`` picks a subset; rows after ``end`` are
-    never read into validation; ``start`` cuts the validated rows. ``strict`` refuses any fault."""
-    hi = _parse_bound(str(end), "--end") if end is not None else None
+    never read into validation; ``start`` cuts the validated rows. ``strict`` refuses any fault.
+    ``date_format`` reads a non-ISO Date column (as :func:`lstmtrade.data.load_prices`)."""
+    hi = _parse_bound(str(end), "--end", end=True) if end is not None else None
     survivorship, paths = None, {}
     if isinstance(source, pd.DataFrame):
         label, name = "DataFrame", "data"
         raw = source.rename_axis("date").reset_index() if isinstance(source.index, pd.DatetimeIndex) else source
-        parts, unreadable = [_parse_panel(raw.astype(str), label)], {}
+        parts, unreadable = [_parse_panel(raw.astype(str), label, date_format=date_format)], {}
     else:
         label = str(source)
         if label.lower().startswith("sample:"):
@@ -181,10 +190,11 @@ def load_universe(source, *, tickers: list[str] | None = None, start=None, end=N
                 raw = _read_csv(io.BytesIO(stream.read()), label, compression="gzip")
             parts, unreadable, name, survivorship = [_parse_panel(raw, label)], {}, key, SURVIVORSHIP
         elif Path(label).is_dir():
-            parts, unreadable, paths = _read_folder(Path(label), tickers)
+            parts, unreadable, paths = _read_folder(Path(label), tickers, date_format)
             name = Path(label).resolve().name or "universe"
         else:
-            parts, unreadable, name = [_parse_panel(_read_file(Path(label)), label)], {}, _stem(Path(label))
+            parts, unreadable, name = ([_parse_panel(_read_file(Path(label)), label, date_format=date_format)], {},
+                                       _stem(Path(label)))
     long = pd.concat(parts, ignore_index=True) if parts else _empty_long()
     available = sorted(set(long["ticker"].unique()) | set(unreadable))
     chosen = _choose(available, tickers, label)
@@ -246,7 +256,8 @@ def _empty_long() -> pd.DataFrame:
     return frame
 
 
-def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None) -> pd.DataFrame:
+def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
+                 date_format: str | None = None) -> pd.DataFrame:
     """Text columns -> long frame (ticker, date, OHLCV floats, fault text per row); rows with no date dropped."""
     raw = raw.copy()
     date_col = _columns(raw, label)
@@ -260,7 +271,7 @@ def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None) -> pd
         names = stripped[codes]  # code -1 (missing) picks the trailing ""
     else:
         names = np.full(len(raw), ticker, dtype=object)
-    dates = _parse_dates(raw[date_col], label)
+    dates = _parse_dates(raw[date_col], label, date_format)
     out = pd.DataFrame({"ticker": names, "date": dates})
     for col in COLUMNS:  # to_numeric ignores surrounding spaces
         out[col] = pd.to_numeric(raw[col], errors="coerce").astype("float64").to_numpy()
@@ -278,26 +289,21 @@ def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None) -> pd
     return out[(out["ticker"] != "") & out["date"].notna()]
 
 
-def _parse_dates(column: pd.Series, label: str) -> np.ndarray:
-    """Dates as datetime64[ns] at midnight; NaT for a row whose date is not a plain YYYY-MM-DD date."""
-    text = column.astype("string")
+def _parse_dates(column: pd.Series, label: str, date_format: str | None = None) -> np.ndarray:
+    """Timestamps under :mod:`lstmtrade.timestamps`' convention; NaT for a row whose date does not parse (that
+    row is dropped). A column mixing time zones, or without one readable date, stops the load."""
     try:
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        retry = parsed.isna() & text.notna()
-        if retry.any():  # spaces around a date: parse those rows again, stripped
-            parsed[retry] = pd.to_datetime(text[retry].str.strip(), format="ISO8601", errors="coerce")
-    except (ValueError, TypeError):
-        raise DataError(f"{label}: dates mix formats or time zones; use plain dates (YYYY-MM-DD)") from None
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        raise DataError(f"{label}: timestamps carry a time zone ({parsed.dt.tz}); use plain dates (YYYY-MM-DD)")
-    index = pd.DatetimeIndex(parsed).as_unit("ns")
-    index = index.where(index == index.normalize())  # a time of day: not a daily bar
-    if len(text) and index.isna().all():
-        raise DataError(f"{label}: no date is a plain YYYY-MM-DD date (first: '{text.iloc[0]}')")
-    return index.to_numpy()
+        values = parse_timestamps(column, date_format, strict=False)
+    except BadTimestamp as exc:
+        raise DataError(f"{label}: {exc.message}") from None
+    if len(values) and np.isnat(values).all():
+        how = f"--date-format '{date_format}'" if date_format else "YYYY-MM-DD[ HH:MM[:SS]] (or give --date-format)"
+        raise DataError(f"{label}: no date reads as {how} (first: '{column.iloc[0]}')")
+    return values
 
 
-def _read_folder(folder: Path, tickers: list[str] | None) -> tuple[list[pd.DataFrame], dict[str, str], dict]:
+def _read_folder(folder: Path, tickers: list[str] | None,
+                 date_format: str | None = None) -> tuple[list[pd.DataFrame], dict[str, str], dict]:
     """One long frame per readable CSV in ``folder`` (ticker = file name), why each other file is unreadable,
     and each ticker's path."""
     files = {}
@@ -314,7 +320,7 @@ def _read_folder(folder: Path, tickers: list[str] | None) -> tuple[list[pd.DataF
         if ticker not in wanted:
             continue
         try:
-            parts.append(_parse_panel(_read_file(path), str(path), ticker=ticker))
+            parts.append(_parse_panel(_read_file(path), str(path), ticker=ticker, date_format=date_format))
         except DataError as exc:
             unreadable[ticker] = str(exc)
     return parts, unreadable, files
@@ -495,8 +501,8 @@ def _median(ordered: list[float]) -> float:
 
 # --- report ---------------------------------------------------------------------------------------------------
 
-def _day(stamp) -> str:
-    return str(pd.Timestamp(stamp).date())
+def _day(value) -> str:
+    return stamp(value)
 
 
 def _describe_rows(report: pd.DataFrame, prices: dict[str, PriceData]) -> pd.DataFrame:
@@ -524,7 +530,7 @@ def _note_missing_sessions(report: pd.DataFrame, prices: dict[str, PriceData], s
         inside = calendar[(calendar >= own[0]) & (calendar <= own[-1])]
         missing = np.setdiff1d(inside, seen[ticker])
         if len(missing):
-            first = pd.Timestamp(missing[0]).date()
+            first = stamp(missing[0])
             note = (f"{len(missing)} session{'s' * (len(missing) > 1)} missing inside its history "
                     f"(no row in the source; first {first})")
             issues[k] = f"{issues[k]}; {note}" if issues[k] else note

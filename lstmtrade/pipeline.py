@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import __version__
 from .backtesting import BacktestResult, backtest, buy_and_hold, check_params, strategy_params
+from .bars import BarSpec
 from .cache import FoldCache
 from .config import Config, make_config, to_toml
 from .errors import ConfigError, DataError, Interrupted, StrategyError
@@ -34,6 +35,7 @@ from .loader import convert_param, load_strategy
 from .splits import WalkForward
 from .stats import per_period_sharpe
 from .report import atomic_write, new_run_dir, write_comparison, write_csv, write_json, write_tearsheet, write_text
+from .timestamps import stamper
 
 Progress = Callable[[dict], None]
 
@@ -79,7 +81,7 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     _data_report(prices, config, folder)
     emit = progress or (lambda event: None)
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
-          "device_why": device_why})
+          "device_why": device_why, "bars": bar_spec(prices, config)})
     cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
     t0 = time.perf_counter()
     try:
@@ -120,7 +122,7 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
     _data_report(prices, config, folder)
     emit = progress or (lambda event: None)
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
-          "predictions_from": str(source_dir) if source_dir else "memory"})
+          "bars": bar_spec(prices, config), "predictions_from": str(source_dir) if source_dir else "memory"})
     return _finish(config, prices, predictions, cls, params, folder, emit, timings, started,
                    extra={"predictions_from": str(source_dir) if source_dir else None}, out=out)
 
@@ -159,11 +161,17 @@ def load_data(config: Config) -> Any:
         from .panel import load_universe
 
         return load_universe(config.data, tickers=list(config.tickers) if config.tickers else None,
-                             start=config.start, end=config.end, strict=False)
+                             start=config.start, end=config.end, strict=False, date_format=config.date_format)
     if config.tickers:
         raise ConfigError("--tickers selects from a universe; --data "
                           f"{config.data or 'sample:MSFT'} holds one ticker")
-    return load_prices(config.data, start=config.start, end=config.end)
+    return load_prices(config.data, start=config.start, end=config.end, date_format=config.date_format)
+
+
+def bar_spec(prices: Any, config: Config) -> BarSpec:
+    """The data's bar size and calendar, with ``--periods-per-year`` applied: one value of periods per year for
+    every annualised figure of the run (metrics, tearsheet, comparison page, VolTarget)."""
+    return prices.bars.with_periods(config.periods_per_year)
 
 
 def _data_report(prices: Any, config: Config, folder: Path | None) -> None:
@@ -266,8 +274,9 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
             extra: dict | None = None, out: str | Path | None = None) -> RunResult:
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
+    bars = bar_spec(prices, config)
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
-    strat = trade(prices, predictions, cls, costs, params)
+    strat = trade(prices, predictions, cls, costs, params, bars.periods_per_year)
     bench = benchmark(prices, predictions, config, costs)
     timings["backtest"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -277,7 +286,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
         for name in BASELINES:
             if name != predictions.model:
                 other = walk_forward_predict(prices, config, model=name)
-                baselines[name] = (other, trade(prices, other, cls, costs, params))
+                baselines[name] = (other, trade(prices, other, cls, costs, params, bars.periods_per_year))
     timings["baselines"] = time.perf_counter() - t0
     metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
     key = trial_key(config.to_dict(), cls.__name__, params)
@@ -287,7 +296,8 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     else:
         found = [{"key": key, "sharpe": sharpe}]
     metrics["significance"] = {**significance(strat.returns, [t["sharpe"] for t in found]),
-                               "breakeven_bps": breakeven_bps(strat, bench, config.commission, config.cash)}
+                               "breakeven_bps": breakeven_bps(strat, bench, config.commission, config.cash,
+                                                              bars.periods_per_year)}
     metrics["verdict"] = _verdict(metrics)
     result = RunResult(config, prices, predictions, strat, bench, metrics, folder, baselines=baselines,
                        per_fold=per_fold)
@@ -306,13 +316,15 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     return result
 
 
-def trade(prices: Any, predictions: Predictions, cls: type, costs: dict, params: dict) -> BacktestResult:
-    """The backtest stage: one asset's strategy, or a portfolio strategy over a universe's feeds."""
+def trade(prices: Any, predictions: Predictions, cls: type, costs: dict, params: dict,
+          periods_per_year: int | None = None) -> BacktestResult:
+    """The backtest stage: one asset's strategy, or a portfolio strategy over a universe's feeds.
+    ``periods_per_year`` reaches strategies that annualise (VolTarget); None: the data's own."""
     if predictions.is_universe:
         from .portfolio import backtest_portfolio
 
         return backtest_portfolio(prices.prices, predictions.wide(), cls, **costs, **params)
-    return backtest(prices, predictions, cls, **costs, **params)
+    return backtest(prices, predictions, cls, **costs, periods_per_year=periods_per_year, **params)
 
 
 def benchmark(prices: Any, predictions: Predictions, config: Config, costs: dict) -> BacktestResult:
@@ -349,8 +361,8 @@ def _verdict(metrics: dict) -> str:
                    baseline_name=best[0] if best else None, baseline_sharpe=best[1]["sharpe"] if best else None)
 
 
-def _strategy_metrics(result: BacktestResult) -> dict[str, Any]:
-    out = performance(result.returns)
+def _strategy_metrics(result: BacktestResult, periods: int) -> dict[str, Any]:
+    out = performance(result.returns, periods)
     out.update(trades=len(result.trades), exposure=float(result.weights.abs().mean()),
                commission_paid=float(result.trades["commission"].sum()) if len(result.trades) else 0.0)
     return out
@@ -365,17 +377,20 @@ def build_metrics(config: Config, prices: PriceData, predictions: Predictions, s
     target_full = build_target(prices.frame)
     forecast, per_fold = forecast_metrics(frame, target_full)
     index = prices.frame.index
+    bars = bar_spec(prices, config)
+    periods = bars.periods_per_year
+    show = stamper(index)
     metrics = {
-        "strategy": _strategy_metrics(strat),
-        "benchmark": performance(bench.returns),
+        "strategy": _strategy_metrics(strat, periods),
+        "benchmark": performance(bench.returns, periods),
         "forecast": forecast,
         "baselines": {},
-        "backtest": {"strategy": strat.strategy, "params": strat.params, "start": str(frame.index[0].date()),
-                     "end": str(frame.index[-1].date()), "days": len(frame),
+        "backtest": {"strategy": strat.strategy, "params": strat.params, "start": show(frame.index[0]),
+                     "end": show(frame.index[-1]), "days": len(frame),
                      "folds": int(frame["fold"].nunique()), "rejected_orders": len(strat.rejected)},
         "config": config.to_dict(),
         "data": {"source": prices.source, "name": prices.name, "rows": len(prices),
-                 "start": str(index[0].date()), "end": str(index[-1].date()), "sha256": prices.sha256},
+                 "start": show(index[0]), "end": show(index[-1]), "sha256": prices.sha256, **bars.to_dict()},
         "folds": predictions.folds,
         "forecast_per_fold": per_fold.reset_index().to_dict(orient="records"),
         "run": {**(extra or {}), **environment(config)},
@@ -383,7 +398,7 @@ def build_metrics(config: Config, prices: PriceData, predictions: Predictions, s
     }
     for name, (preds, result) in baselines.items():
         skill, _ = forecast_metrics(preds.frame, target_full)
-        metrics["baselines"][name] = {**_strategy_metrics(result), "forecast": skill}
+        metrics["baselines"][name] = {**_strategy_metrics(result, periods), "forecast": skill}
     return metrics, per_fold
 
 
@@ -409,25 +424,28 @@ def _universe_metrics(config: Config, prices: Any, predictions: Predictions, str
                       extra: dict | None) -> tuple[dict[str, Any], pd.DataFrame]:
     frame = predictions.frame
     forecast, per_fold = universe_skill(predictions)
+    bars = bar_spec(prices, config)
+    periods = bars.periods_per_year
     report = prices.report
     reasons = lambda status: {r.ticker: r.issue for r in report[report["status"] == status].itertuples()}  # noqa: E731
     calendar = prices.calendar
+    show = stamper(calendar)
     metrics = {
-        "strategy": _strategy_metrics(strat),
-        "benchmark": performance(bench.returns),
+        "strategy": _strategy_metrics(strat, periods),
+        "benchmark": performance(bench.returns, periods),
         "forecast": forecast,
         "baselines": {},
         "universe": {"tickers": len(report), "used": sorted(report.loc[report["status"] == "used", "ticker"]),
                      "repaired": reasons("repaired"), "excluded": reasons("excluded"),
                      "traded": len(predictions.tickers), "survivorship": prices.survivorship,
                      "benchmark": config.benchmark or "equal-weight buy-and-hold of the tickers used"},
-        "backtest": {"strategy": strat.strategy, "params": strat.params, "start": str(frame.index[0].date()),
-                     "end": str(frame.index[-1].date()), "days": int(frame.index.nunique()),
+        "backtest": {"strategy": strat.strategy, "params": strat.params, "start": show(frame.index[0]),
+                     "end": show(frame.index[-1]), "days": int(frame.index.nunique()),
                      "folds": int(frame["fold"].nunique()), "rejected_orders": len(strat.rejected)},
         "config": config.to_dict(),
         "data": {"source": prices.source, "name": prices.name, "rows": int(sum(len(p) for p in prices.prices.values())),
-                 "dates": len(calendar), "start": str(calendar[0].date()), "end": str(calendar[-1].date()),
-                 "sha256": prices.sha256},
+                 "dates": len(calendar), "start": show(calendar[0]), "end": show(calendar[-1]),
+                 "sha256": prices.sha256, **bars.to_dict()},
         "folds": predictions.folds,
         "forecast_per_fold": per_fold.reset_index().to_dict(orient="records"),
         "run": {**(extra or {}), **environment(config)},
@@ -435,7 +453,7 @@ def _universe_metrics(config: Config, prices: Any, predictions: Predictions, str
     }
     for name, (preds, result) in baselines.items():
         skill, _ = universe_skill(preds)
-        metrics["baselines"][name] = {**_strategy_metrics(result), "forecast": skill}
+        metrics["baselines"][name] = {**_strategy_metrics(result, periods), "forecast": skill}
     return metrics, per_fold
 
 
@@ -471,13 +489,24 @@ def write_run_files(result: RunResult) -> None:
     write_csv(folder / "trades.csv", result.strategy.trades, index=False)
     frame = result.predictions.frame
     title = (f"{result.prices.name}: {result.config.model.upper()} walk-forward, {result.strategy.strategy} "
-             f"vs buy-and-hold, {frame.index[0].date()} to {frame.index[-1].date()}")
+             f"vs buy-and-hold, {stamper(frame.index)(frame.index[0])} to {stamper(frame.index)(frame.index[-1])}")
     verdict = result.metrics["verdict"]
     banner = (f"<b>Verdict:</b> {html.escape(verdict)} &middot; "
               '<a href="comparison.html">baselines, forecast skill and significance</a>')
-    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner)
+    data = result.metrics["data"]
+    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
+                    periods=data["periods_per_year"])
     write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
-                     comparison_curves(result), frame, result.per_fold)
+                     comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data))
+
+
+def annualised_note(data: dict) -> str:
+    """How the run annualised: ``Sharpe, CAGR and volatility annualised with 6,240 bars a year (1h bars, 24 h × 5
+    days, detected)``."""
+    source = "set by --periods-per-year" if data.get("periods_per_year_source") == "--periods-per-year" else "detected"
+    calendar = f", {data['calendar']}" if data.get("calendar") else ""
+    return (f"Sharpe, CAGR and volatility are annualised with {data['periods_per_year']:,} bars a year "
+            f"({data['bar']} bars{calendar}; {source}), in this page, metrics.json and the tearsheet alike.")
 
 
 def comparison_table(result: RunResult) -> pd.DataFrame:

@@ -59,6 +59,7 @@ from ._backtrader import bt
 from .backtesting import HISTORY, BacktestResult, buy_and_hold, check_params, run_cerebro, strategy_params
 from .data import PriceData
 from .errors import DataError, StrategyError
+from .timestamps import stamp
 
 
 @dataclass
@@ -574,8 +575,11 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     universe, frames = _prepare(prices, predictions, uncertainty, int(history))
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro._lstmtrade_universe = universe
+    from .backtesting import feed_timeframe
+
+    timeframe = feed_timeframe(universe.dates)  # the bar size, as Backtrader names it (minutes x 60: hourly)
     for ticker in universe.tickers:
-        cerebro.adddata(_ArrayFeed(frame=frames[ticker]), name=str(ticker))
+        cerebro.adddata(_ArrayFeed(frame=frames[ticker], **timeframe), name=str(ticker))
     strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, commission, slippage)
     days = slice(universe.first, universe.last + 1)
     dates, tickers = universe.dates, universe.tickers
@@ -674,7 +678,7 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
         raise DataError("prices must be a non-empty mapping of ticker -> price frame")
     pred = predictions.set_axis(_naive(pd.DatetimeIndex(predictions.index))).sort_index()
     if pred.index.has_duplicates:
-        raise DataError(f"predictions have duplicate dates, first {pred.index[pred.index.duplicated()][0].date()}")
+        raise DataError(f"predictions have duplicate dates, first {stamp(pred.index[pred.index.duplicated()][0])}")
     if pred.columns.has_duplicates:
         raise DataError(f"predictions have duplicate tickers: {list(pred.columns[pred.columns.duplicated()][:3])}")
     absent = [t for t in pred.columns if t not in prices]
@@ -692,7 +696,7 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
             continue
         bad = ~np.isfinite(frame[["open", "high", "low", "close"]].to_numpy()).all(axis=1)
         if bad.any():
-            raise DataError(f"prices for {ticker} are missing or not finite on {frame.index[bad][0].date()}: "
+            raise DataError(f"prices for {ticker} are missing or not finite on {stamp(frame.index[bad][0])}: "
                             "drop those rows (the ticker then has no bar that day)")
         frames[ticker] = frame
     if not frames:
@@ -704,7 +708,7 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
     unknown = pred.index.difference(dates)
     if len(unknown):
         raise DataError(f"{len(unknown)} prediction date(s) have no price bar for any ticker, first "
-                        f"{unknown[0].date()}: use the price data the predictions were made on")
+                        f"{stamp(unknown[0])}: use the price data the predictions were made on")
     shape = (len(dates), len(tickers))
     has_bar = np.zeros(shape, dtype=bool)
     paused = np.zeros(shape, dtype=bool)
@@ -727,7 +731,7 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
     if stray.any():
         r, c = np.argwhere(stray)[0]
         warnings.warn(f"{int(stray.sum())} forecast(s) fall on dates their ticker has no bar (first {tickers[c]} "
-                      f"on {dates[r].date()}); they are ignored", stacklevel=3)
+                      f"on {stamp(dates[r])}); they are ignored", stacklevel=3)
     values[~has_bar] = np.nan
     unc = None
     if uncertainty is not None:

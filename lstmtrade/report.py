@@ -22,6 +22,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from .errors import ConfigError
+from .timestamps import csv_date_format
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
@@ -76,7 +77,8 @@ def write_json(path: Path, payload: dict) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame, **kwargs: Any) -> None:
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, float_format="%.10g", date_format="%Y-%m-%d", **kwargs))
+    date_format = csv_date_format(frame)  # dates as dates; intraday rows keep their time
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, float_format="%.10g", date_format=date_format, **kwargs))
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,8 +143,11 @@ _BANNER = ('<div style="font:15px/1.5 Arial,sans-serif;padding:10px 16px;margin:
 
 
 def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title: str,
-                    banner: str | None = None) -> None:
+                    banner: str | None = None, periods: int = 252) -> None:
     """QuantStats HTML tearsheet of ``strategy`` against the ``benchmark`` returns Series.
+
+    ``periods`` (bars a year, the run's one value) goes to QuantStats as ``periods_per_year``, so its Sharpe,
+    CAGR, volatility and rolling windows use the data's calendar and agree with metrics.json.
 
     The benchmark is always a Series (a ticker string would make QuantStats download prices). Fonts
     warnings are silenced, charts are inline SVG, and the one external link (a favicon) is dropped so
@@ -174,7 +179,7 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
         def render(tmp: Path) -> None:
             with quantstats_fixes():
                 qs.reports.html(strategy, benchmark=benchmark, output=str(tmp), title=title,
-                                download_filename=path.name, figfmt="svg",
+                                download_filename=path.name, figfmt="svg", periods_per_year=int(periods),
                                 match_dates=False)  # keep the entry day: same numbers as metrics.json
             html = tmp.read_text(encoding="utf-8")
             html = re.sub(r'<link rel="shortcut icon"[^>]*>', "", html)
@@ -213,9 +218,10 @@ def _svg(fig) -> str:
 
 
 def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, curves: pd.DataFrame,
-                     predictions: pd.DataFrame, per_fold: pd.DataFrame) -> None:
+                     predictions: pd.DataFrame, per_fold: pd.DataFrame, annualised: str = "") -> None:
     """comparison.html: the verdict, the LSTM vs baselines vs buy-and-hold table, cumulative returns of
-    all of them on one chart, predicted vs realised returns, and skill per fold; inline SVG, offline."""
+    all of them on one chart, predicted vs realised returns, and skill per fold; inline SVG, offline.
+    ``annualised`` says how the table's Sharpe and CAGR were annualised (printed under it)."""
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import html as html_lib
 
@@ -277,6 +283,7 @@ thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
 <p><a href="tearsheet.html">QuantStats tearsheet: strategy vs buy-and-hold</a></p>
 <h2>Forecasters through the same walk-forward, strategy and costs</h2>
 {html_table(table, fmt)}
+<p>{html_lib.escape(annualised)}</p>
 <p>DM p: Diebold-Mariano test (Harvey-Leybourne-Newbold corrected) that the forecast's squared error is
 lower than the zero forecast's; small p is evidence of skill. Hit rate skips zero forecasts. up_share: the
 share of the days the hit rate counts on which the asset rose, which is the hit rate of always being long; a

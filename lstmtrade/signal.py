@@ -25,7 +25,9 @@ from .config import Config
 from .data import PriceData, frame_sha256
 from .errors import ConfigError, DataError, ModelFileError, StrategyError
 from .features import build_features, build_target, warmup
+from .bars import next_bar
 from .splits import Fold, WalkForward
+from .timestamps import stamp, stamper
 
 Progress = Callable[[dict], None]
 
@@ -43,7 +45,8 @@ class TrainedModel:
 
     def fold_info(self) -> dict[str, Any]:
         index = self.prices.frame.index
-        day = lambda i: str(index[i].date())  # noqa: E731
+        show = stamper(index)
+        day = lambda i: show(index[i])  # noqa: E731
         info = {"fold": self.fold.index, "fit_start": day(self.fold.fit.start), "fit_end": day(self.fold.fit.stop - 1),
                 "n_fit": len(self.fold.fit), "n_val": len(self.fold.val)}
         if len(self.fold.val):
@@ -180,8 +183,8 @@ def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, st
     last_date = frame.index[-1]
     train_end = loaded.train_end
     if last_date < train_end:
-        raise DataError(f"{prices.source}: the data ends {last_date.date()}, before the model's training data "
-                        f"ends ({train_end.date()}); give data up to at least {train_end.date()}")
+        raise DataError(f"{prices.source}: the data ends {stamp(last_date)}, before the model's training data "
+                        f"ends ({stamp(train_end)}); give data up to at least {stamp(train_end)}")
     date, prediction = loaded.predict_last(prices)
     cls, typed = resolve_weight_rule(loaded.config, strategy, params)
     weight = target_weight(cls, typed, prediction)
@@ -192,16 +195,21 @@ def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, st
     if first is not None and first >= frame.index[0]:
         same = frame_sha256(frame.loc[first:train_end]) == trained.get("sha256")
         if not same:
-            warnings.append(f"the data up to {train_end.date()} differs from the data the model was trained on "
+            warnings.append(f"the data up to {stamp(train_end)} differs from the data the model was trained on "
                             "(another source, or prices re-adjusted since)")
     past = int((frame.index > train_end).sum())
     if past > loaded.config.retrain_every:
-        warnings.append(f"the data runs {past} bars past the model's training end ({train_end.date()}); the "
+        warnings.append(f"the data runs {past} bars past the model's training end ({stamp(train_end)}); the "
                         f"backtest retrains every {loaded.config.retrain_every} bars: consider `lstmtrade train`")
+    bars = prices.bars
+    show = stamper(frame.index)
+    due = next_bar(frame.index)
     return {
-        "last_date": str(date.date()),
-        "next_session": f"next trading day after {date.date()}",
+        "last_date": show(date),
+        "next_session": f"next trading day after {show(date)}" if not bars.intraday else f"next bar after {show(date)}",
         "next_weekday": next_weekday(date),
+        "next_bar": show(due),  # when the bar the target weight is traded at is due, by the data's own calendar
+        "bar": bars.label,
         "prediction": prediction,
         "target_weight": weight,
         "position": "long" if weight > 0 else "short" if weight < 0 else "flat",
@@ -210,14 +218,14 @@ def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, st
         "model": str(loaded.path) if loaded.path else None,
         "model_created": loaded.metadata.get("created_at"),
         "model_age_days": round(loaded.age_days(now), 3),
-        "train_end": str(train_end.date()),
+        "train_end": stamp(train_end),
         "train_data_sha256": trained.get("sha256"),
         "train_data_source": trained.get("source"),
         "data_source": prices.source,
         "data_sha256": prices.sha256,
         "data_matches_training": same,
-        "timing": "prediction uses data up to the close of last_date and forecasts the open(+1) -> open(+2) "
-                  "return; trade target_weight at the next session's open",
+        "timing": "prediction uses data up to the close of the bar at last_date and forecasts the open(+1) -> "
+                  "open(+2) return; trade target_weight at the open of the next bar (next_bar)",
         "warnings": warnings,
     }
 

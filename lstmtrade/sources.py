@@ -23,6 +23,7 @@ import pandas as pd
 from .data import SAMPLES, PriceData, load_prices
 from .panel import UNIVERSE_SAMPLES
 from .errors import DataError
+from .timestamps import stamp, stamper
 
 ENV_CACHE = "LSTMTRADE_CACHE"
 FIELDS = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
@@ -157,8 +158,8 @@ def download(symbol: str, *, refresh: bool = False, cache: str | Path | None = N
         os.replace(tmp, csv_path)
         write_json(meta_path, {"symbol": symbol, "source": "yahoo",
                                "downloaded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                               "rows": len(checked), "first": str(checked.frame.index[0].date()),
-                               "last": str(checked.frame.index[-1].date())})
+                               "rows": len(checked), "first": stamp(checked.frame.index[0]),
+                               "last": stamp(checked.frame.index[-1])})
     except OSError as exc:
         raise DataError(f"cannot write the price cache {csv_path.parent}: {exc.strerror or exc} "
                         f"(set {ENV_CACHE} to another folder)") from None
@@ -186,7 +187,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
 
 def _describe(data: PriceData) -> dict[str, Any]:
     frame = data.frame
-    return {"rows": len(frame), "first": str(frame.index[0].date()), "last": str(frame.index[-1].date())}
+    show = stamper(frame.index)
+    return {"rows": len(frame), "first": show(frame.index[0]), "last": show(frame.index[-1]), "bar": data.bars.label,
+            "calendar": data.bars.describe()}
 
 
 def list_cached(cache: str | Path | None = None) -> list[dict[str, Any]]:
@@ -219,8 +222,10 @@ def _describe_universe(name: str) -> dict[str, Any]:
 
     universe = load_universe(f"sample:{name}")
     calendar = universe.calendar
+    show = stamper(calendar)
     return {"symbol": name, "kind": "sample", "source": f"sample:{name}", "rows": int(universe.report["rows"].sum()),
-            "first": str(calendar[0].date()), "last": str(calendar[-1].date()), "tickers": len(universe.report),
+            "first": show(calendar[0]), "last": show(calendar[-1]), "bar": universe.bars.label,
+            "tickers": len(universe.report),
             "summary": universe.summary}
 
 

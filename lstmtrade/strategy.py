@@ -169,8 +169,9 @@ class Proportional(PredictionStrategy):
 class VolTarget(PredictionStrategy):
     """Long (or short) in the forecast's direction, sized so expected annual volatility hits a target.
 
-    Weight = sign(prediction) * target_vol / realised_vol, where realised volatility is the annualised
-    standard deviation of the last ``window`` close-to-close returns, capped at ``max_leverage``.
+    Weight = sign(prediction) * target_vol / realised_vol, where realised volatility is the standard
+    deviation of the last ``window`` bar-to-bar close returns annualised with the data's periods per year
+    (252 for weekday daily bars, 6,240 for hourly 24 h x 5 days; see lstmtrade.bars), capped at ``max_leverage``.
     """
 
     params = (
@@ -190,7 +191,8 @@ class VolTarget(PredictionStrategy):
             return 0.0
         if prediction <= 0 and self.p.long_only:
             return 0.0
-        size = min(self.p.max_leverage, self.p.target_vol / (self.vol[0] * math.sqrt(252)))
+        periods = getattr(self.data, "periods_per_year", 252)  # set on the feed by lstmtrade.backtesting
+        size = min(self.p.max_leverage, self.p.target_vol / (self.vol[0] * math.sqrt(periods)))
         return size if prediction > 0 else -size
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .report import _svg, atomic_write, html_table, write_csv, write_tearsheet, write_text
+from .timestamps import stamp, stamper
 
 
 def write_universe_files(result: Any) -> None:
@@ -34,12 +35,13 @@ def write_universe_files(result: Any) -> None:
     universe = m["universe"]
     title = (f"{result.prices.name} universe ({universe['traded']} tickers traded): {result.config.model.upper()} "
              f"pooled walk-forward, {result.strategy.strategy} vs {_bench_label(result)}, "
-             f"{frame.index[0].date()} to {frame.index[-1].date()}")
+             f"{stamper(frame.index)(frame.index[0])} to {stamper(frame.index)(frame.index[-1])}")
     caveat = universe.get("survivorship")
     banner = (f"<b>Verdict:</b> {html.escape(m['verdict'])}"
               + (f"<br><b>Survivorship:</b> {html.escape(caveat)}" if caveat else "")
               + ' &middot; <a href="comparison.html">cross-sectional skill, baselines and the data report</a>')
-    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner)
+    write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
+                    periods=m["data"]["periods_per_year"])
     write_text(folder / "comparison.html", comparison_page(result, title))
 
 
@@ -102,6 +104,8 @@ def comparison_page(result: Any, title: str) -> str:
     ax.tick_params(axis="x", labelsize=7)
     curve_chart = _svg(fig)
 
+    from .pipeline import annualised_note
+
     table = _forecaster_table(result)
     tickers = per_ticker_skill(pred, real).sort_values("ic", ascending=False)
     report = result.prices.report
@@ -139,6 +143,7 @@ thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
 <div class="row">{quantile_chart}{curve_chart}</div>
 <h2>Forecasters through the same walk-forward, portfolio rule and costs</h2>
 {_html_table(table)}
+<p>{html.escape(annualised_note(m["data"]))}</p>
 <h2>Skill per fold</h2>
 {_html_table(result.per_fold)}
 <h2>Skill per ticker ({len(tickers)} tickers, best IC first)</h2>
@@ -182,7 +187,7 @@ def _cell(value: Any, column: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
     if isinstance(value, pd.Timestamp):
-        return str(value.date())
+        return stamp(value)
     if isinstance(value, str) and len(value) > 40:
         return f'<span style="display:block;text-align:left">{html.escape(value)}</span>'
     if (column == "n" or column.startswith("n_")) and float(value).is_integer():

@@ -34,6 +34,7 @@ from .forecasters import FORECASTERS, LSTM, FoldData, Piece, resolve_engine, row
 from .csvio import write_exact_csv
 from .predictions import Predictions
 from .splits import MIN_FIT_ROWS, Fold, WalkForward
+from .timestamps import stamper
 
 Progress = Callable[[dict], None]  # receives {"event": "start"|"fold"|"epoch", ...}
 
@@ -362,7 +363,8 @@ def _serialised(progress: Progress) -> Progress:
 
 
 def _fold_dates(index: pd.DatetimeIndex, fold: Fold) -> dict[str, Any]:
-    day = lambda i: str(index[i].date())  # noqa: E731
+    show = stamper(index)
+    day = lambda i: show(index[i])  # noqa: E731
     out = {"fit_start": day(fold.fit.start), "fit_end": day(fold.fit.stop - 1),
            "test_start": day(fold.test.start), "test_end": day(fold.test.stop - 1),
            "n_fit": len(fold.fit), "n_val": len(fold.val), "n_test": len(fold.test)}

@@ -151,10 +151,11 @@ def _mixed_formats(tmp_path, base):
     return corrupt(tmp_path, base, "Date", "03/14/2000"), [f"line {LINE}: date '03/14/2000' is not YYYY-MM-DD"]
 
 
-def _tz_aware(tmp_path, base):
+def _mixed_zones(tmp_path, base):
     frame = base.copy()
     frame["Date"] = frame["Date"] + "T00:00:00-05:00"
-    return write(tmp_path, frame), ["line 2:", "time zone"]
+    frame.loc[ROW, "Date"] = frame.loc[ROW, "Date"].replace("-05:00", "+09:00")
+    return write(tmp_path, frame), [f"line {LINE}:", "mixes time zones"]
 
 
 def _intraday(tmp_path, base):
@@ -162,7 +163,7 @@ def _intraday(tmp_path, base):
 
 
 BAD_FILES = [_missing, _empty, _header_only, _png, _binary, _columns, _non_numeric, _nan, _inf, _negative,
-             _high_below_low, _close_outside, _unsorted, _duplicate, _mixed_formats, _tz_aware, _intraday]
+             _high_below_low, _close_outside, _unsorted, _duplicate, _mixed_formats, _mixed_zones, _intraday]
 
 
 @pytest.mark.parametrize("make", BAD_FILES, ids=[f.__name__.strip("_") for f in BAD_FILES])

@@ -232,20 +232,39 @@ def test_bad_dates(tmp_path, base, value, expected):
     assert f"line {LINE}: {expected}" in data_error(corrupt(tmp_path, base, "Date", value))
 
 
-@pytest.mark.parametrize("suffix,zone", [("T00:00:00-05:00", "UTC-05:00"), (" 00:00:00+00:00", "UTC")])
-def test_tz_aware_timestamps(tmp_path, base, suffix, zone):
+@pytest.mark.parametrize("suffix", ["T00:00:00-05:00", " 00:00:00+00:00", "T00:00:00Z"])
+def test_daily_bars_with_a_zone_keep_their_local_dates(tmp_path, base, suffix):
     frame = base.copy()
     frame["Date"] = frame["Date"] + suffix
-    message = data_error(write(tmp_path, frame))
-    assert "line 2:" in message and "time zone" in message and zone in message and "YYYY-MM-DD" in message
+    data = load_prices(write(tmp_path, frame))
+    assert list(data.frame.index) == list(pd.to_datetime(base["Date"]))  # not shifted to 05:00 UTC
+    assert data.frame.index.tz is None
+
+
+def test_intraday_offsets_are_converted_to_utc_once(tmp_path, base):
+    frame = base.copy()
+    frame["Date"] = (pd.to_datetime(base["Date"]) + pd.Timedelta(hours=15, minutes=30)).dt.strftime(
+        "%Y-%m-%dT%H:%M:%S-05:00")
+    data = load_prices(write(tmp_path, frame))
+    assert list(data.frame.index) == list(pd.to_datetime(base["Date"]) + pd.Timedelta(hours=20, minutes=30))
+
+
+def test_daylight_saving_offsets_are_one_zone(tmp_path, base):
+    frame = base.copy()
+    stamps = pd.to_datetime(base["Date"]) + pd.Timedelta(hours=9, minutes=30)
+    frame["Date"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S-05:00")
+    frame.loc[ROW:, "Date"] = stamps[ROW:].dt.strftime("%Y-%m-%dT%H:%M:%S-04:00")  # summer time from ROW on
+    index = load_prices(write(tmp_path, frame)).frame.index
+    assert index[ROW - 1] == stamps[ROW - 1] + pd.Timedelta(hours=5)
+    assert index[ROW] == stamps[ROW] + pd.Timedelta(hours=4)
 
 
 def test_mixed_tz_offsets(tmp_path, base):
     frame = base.copy()
     frame["Date"] = frame["Date"] + "T00:00:00-05:00"
-    frame.loc[ROW, "Date"] = frame.loc[ROW, "Date"].replace("-05:00", "-04:00")
+    frame.loc[ROW, "Date"] = frame.loc[ROW, "Date"].replace("-05:00", "+09:00")
     message = data_error(write(tmp_path, frame))
-    assert "line 2:" in message and "time zone" in message
+    assert f"line {LINE}:" in message and "time zone" in message and "UTC+09:00" in message and "UTC-05:00" in message
 
 
 def test_one_tz_aware_row_among_plain_dates(tmp_path, base):
