@@ -199,8 +199,6 @@ def test_rank_target_trains_on_centred_ranks(universe, ucfg):
 
 
 def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
-    from types import SimpleNamespace
-
     from lstmtrade.audit import audit
     from lstmtrade.portfolio import PortfolioStrategy, TopK
 
@@ -212,7 +210,10 @@ def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
                   and self.feed(t).open[1] > self.feed(t).close[0]]
             return pd.Series(1.0 / max(len(up), 1), index=up)
 
-    universe = SimpleNamespace(prices=planted_universe(n_tickers=6, n_days=330))
+    from lstmtrade.panel import load_universe
+
+    long = pd.concat([p.frame.assign(ticker=t) for t, p in planted_universe(n_tickers=6, n_days=330).items()])
+    universe = load_universe(long.rename_axis("date").reset_index())
     config = ucfg.replace(model="linear")
     checks = {c.name: c for c in audit(universe, config, TopK, {"k": 2}, cuts=(0.5,), strategy_cuts=4)}
     assert all(c.status in ("PASS", "INFO") for c in checks.values()), [c.line() for c in checks.values()]
