@@ -84,6 +84,9 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
              **params: Any) -> BacktestResult:
     """Run ``strategy`` on the days that have a prediction; costs in basis points.
 
+    ``predictions`` with an ``uncertainty`` column (a seed ensemble's) fill the feed's uncertainty line,
+    which strategies read as ``self.uncertainty[0]``.
+
     The feed starts up to ``history`` bars before the first predicted day, with NaN predictions there,
     so indicators built in a strategy's ``__init__`` (a 200-day average, say) are warm when trading
     starts. The base class never trades on a NaN prediction; results cover the predicted days only.
@@ -103,6 +106,9 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     feed_frame = frame.loc[frame.index[max(0, first - history)]: pred.index[-1],
                            ["open", "high", "low", "close", "volume"]].copy()
     feed_frame["prediction"] = pred.astype("float64").reindex(feed_frame.index)
+    uncertainty = _uncertainty_series(predictions)
+    if uncertainty is not None:  # a seed ensemble's spread: the feed's uncertainty line (NaN otherwise)
+        feed_frame["uncertainty"] = uncertainty.astype("float64").reindex(feed_frame.index)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro.adddata(PredictionFeed(dataname=feed_frame))
     cerebro.addstrategy(strategy, **params)
@@ -153,3 +159,10 @@ def _prediction_series(predictions: Predictions | pd.Series | pd.DataFrame) -> p
             raise DataError("predictions frame needs a 'prediction' column")
         return predictions["prediction"]
     return predictions
+
+
+def _uncertainty_series(predictions: Predictions | pd.Series | pd.DataFrame) -> pd.Series | None:
+    frame = predictions.frame if isinstance(predictions, Predictions) else predictions
+    if isinstance(frame, pd.DataFrame) and "uncertainty" in frame.columns:
+        return frame["uncertainty"]
+    return None
