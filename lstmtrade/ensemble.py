@@ -226,20 +226,24 @@ def confidence_section(seeds: dict[str, Any]) -> str:
     table = pd.DataFrame(conf.get("quintiles") or [])
     chart, explain = "", "<p>Too few rows with a forecast and an uncertainty to form quintiles.</p>"
     if len(table):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
         labels = table["quintile"].astype(str)
         axes[0].bar(labels, table["hit_rate"] * 100, yerr=196 * table["hit_rate_se"], color="#4c72b0", capsize=4)
         axes[0].axhline(50, color="#888", linewidth=0.6)
         lo = float((table["hit_rate"] - 2 * table["hit_rate_se"]).min()) * 100
         axes[0].set_ylim(min(45.0, lo - 1), None)
-        axes[0].set_ylabel("hit rate (%)"), axes[0].set_xlabel("confidence quintile (1 = least confident)")
+        axes[0].set_ylabel("hit rate (%)")
+        axes[0].set_title("Hit rate", fontsize=10)
         axes[1].bar(labels, table["mean_return"] * 1e4, yerr=1.96e4 * table["mean_return_se"], color="#55a868",
                     capsize=4)
         axes[1].axhline(0, color="#888", linewidth=0.6)
-        axes[1].set_ylabel("mean return in the forecast's direction (bps)")
-        axes[1].set_xlabel("confidence quintile (1 = least confident)")
+        axes[1].set_ylabel("bps per day")
+        axes[1].set_title("Mean return in the forecast's direction", fontsize=10)
+        for ax in axes:
+            ax.set_xlabel("confidence quintile (1 = least confident)")
         fig.suptitle("Does the ensemble know when it is right? By confidence |forecast| / uncertainty (95 % CI)",
-                     fontsize=10)
+                     fontsize=11)
+        fig.tight_layout()
         chart = _svg(fig)
         z = conf.get("hit_rate_spread_z")
         explain = (f"<p>Most minus least confident quintile: hit rate {_num((conf.get('hit_rate_spread') or 0) * 100, 1)}"

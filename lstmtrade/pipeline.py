@@ -550,8 +550,14 @@ def comparison_table(result: RunResult) -> pd.DataFrame:
     return table
 
 
+def model_label(result: RunResult) -> str:
+    """The run's forecaster as the curves name it: ``lstm``, or ``lstm, mean of 5 seeds``."""
+    n = result.predictions.n_members
+    return result.config.model + (f", mean of {n} seeds" if n > 1 else "")
+
+
 def comparison_curves(result: RunResult) -> pd.DataFrame:
-    curves = {result.config.model: result.strategy.returns}
+    curves = {model_label(result): result.strategy.returns}
     curves.update({name: bt_result.returns for name, (_, bt_result) in result.baselines.items()})
     curves["buy and hold"] = result.benchmark.returns
     return pd.DataFrame(curves)

@@ -159,7 +159,7 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
 
     fig, ax = plt.subplots(figsize=(10, 4.2))
     for i, name in enumerate(members.columns if members is not None else []):
-        ax.plot(members.index, (1 + members[name]).cumprod() - 1, color="#1f77b4", alpha=0.25, linewidth=0.8,
+        ax.plot(members.index, (1 + members[name]).cumprod() - 1, color="#1f77b4", alpha=0.3, linewidth=0.8,
                 label=f"each of the {members.shape[1]} seeds alone" if i == 0 else None)
     for name in curves.columns:
         width = 2.2 if name == curves.columns[0] else 1.2

@@ -215,10 +215,10 @@ class VolTarget(PredictionStrategy):
 
 
 class ConfidenceWeighted(PredictionStrategy):
-    """Position sized by the forecast over its seed-ensemble uncertainty: weight = (prediction /
-    uncertainty) / scale, clipped to [-max_weight, max_weight]; flat while |prediction| / uncertainty is
-    below min_confidence. Needs a seed ensemble (``--seeds`` 2 or more): without an uncertainty it stops
-    with an error rather than trade blind.
+    """Weight = (prediction / uncertainty) / scale: sized by the seed ensemble's confidence (--seeds 2+).
+
+    Clipped to [-max_weight, max_weight]; flat while |prediction| / uncertainty is below min_confidence.
+    Without an uncertainty (a one-seed run) it stops with an error rather than trade blind.
     """
 
     params = (

@@ -93,11 +93,12 @@ def comparison_page(result: Any, title: str) -> str:
     quantile_chart = _svg(fig)
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    curves = {result.config.model: result.strategy.returns}
+    n = result.predictions.n_members
+    curves = {result.config.model + (f", mean of {n} seeds" if n > 1 else ""): result.strategy.returns}
     curves.update({name: bt.returns for name, (_, bt) in result.baselines.items()})
     curves[_bench_label(result)] = result.benchmark.returns
     for i, r in enumerate(getattr(result, "members", None) or []):  # each seed-ensemble member, traded alone
-        ax.plot(r.returns.index, (1 + r.returns).cumprod() - 1, color="#1f77b4", alpha=0.25, linewidth=0.8,
+        ax.plot(r.returns.index, (1 + r.returns).cumprod() - 1, color="#1f77b4", alpha=0.3, linewidth=0.8,
                 label=f"each of the {len(result.members)} seeds alone" if i == 0 else None)
     for i, (name, r) in enumerate(curves.items()):
         ax.plot(r.index, (1 + r).cumprod() - 1, label=name, linewidth=2.2 if i == 0 else 1.1)
