@@ -6,6 +6,10 @@ Format: ``torch.save`` of a plain dict holding only strings and tensors::
      "metadata": "<JSON text>", "metadata_sha256": "<hex>",
      "weights": {"lstm.weight_ih_l0": tensor, ...}}
 
+A seed ensemble (``--seeds N``) is format version 2: the same dict with each member's tensors named
+``member<m>.lstm.weight_ih_l0`` and a ``members`` list (member, seed) in the metadata; the members
+share the scaler and target standardisation. One-seed files stay version 1.
+
 It is read back with ``torch.load(path, weights_only=True, map_location="cpu")``: a file whose pickle
 would build any other Python object (and so could run code) is refused before anything runs. The
 metadata holds the format name and version, the full config, the feature list, the feature scaler,
@@ -33,7 +37,9 @@ from .features import StandardScaler, build_features, check_features
 from .timestamps import stamp
 
 FORMAT_NAME = "lstmtrade-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # one network (what every one-seed model file is, and always was)
+ENSEMBLE_FORMAT_VERSION = 2  # a seed ensemble: members' weights as "member<m>.<name>", "members" in the metadata
+READABLE_VERSIONS = (FORMAT_VERSION, ENSEMBLE_FORMAT_VERSION)
 
 
 # ----------------------------------------------------------------------------------------- saving
@@ -70,9 +76,10 @@ def build_metadata(fitted: Any, config: Config, prices: PriceData, train_end: An
     """The metadata dict of a model file (without the weights checksum, added by :func:`save_model`)."""
     frame = prices.frame
     n_features = int(len(fitted.scaler.mean_))
+    seeds = getattr(fitted, "seeds", None)  # a FittedEnsemble's
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if seeds is None else ENSEMBLE_FORMAT_VERSION,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
         "config": config.to_dict(),
@@ -89,14 +96,25 @@ def build_metadata(fitted: Any, config: Config, prices: PriceData, train_end: An
                  "first_date": _day(frame.index[0]), "last_date": _day(frame.index[-1]), "rows": len(frame),
                  "bar": prices.bars.label, "periods_per_year": prices.bars.periods_per_year},
     }
+    if seeds is not None:
+        meta["members"] = [{"member": m, "seed": int(seed)} for m, seed in enumerate(seeds)]
     if extra:
         meta.update(extra)
     return meta
 
 
+def _state(fitted: Any) -> dict[str, Any]:
+    """The tensors to save: one net's state dict, or each ensemble member's under ``member<m>.``."""
+    nets = [m.net for m in fitted.members] if hasattr(fitted, "members") else [fitted.net]
+    prefix = (lambda m: f"member{m}.") if hasattr(fitted, "members") else (lambda m: "")
+    return {prefix(m) + name: tensor.detach().cpu().clone().contiguous()
+            for m, net in enumerate(nets) for name, tensor in net.state_dict().items()}
+
+
 def save_model(path: str | Path, fitted: Any, config: Config, prices: PriceData, train_end: Any,
                extra: dict[str, Any] | None = None) -> Path:
-    """Write ``fitted`` (a :class:`~lstmtrade.forecast.FittedFold`) and its metadata to ``path`` atomically."""
+    """Write ``fitted`` (a :class:`~lstmtrade.forecast.FittedFold`, or a seed ensemble's
+    :class:`~lstmtrade.ensemble.FittedEnsemble`) and its metadata to ``path`` atomically."""
     import torch
 
     from .report import atomic_write
@@ -109,12 +127,11 @@ def save_model(path: str | Path, fitted: Any, config: Config, prices: PriceData,
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
-    weights = {name: tensor.detach().cpu().clone().contiguous()
-               for name, tensor in fitted.net.state_dict().items()}
+    weights = _state(fitted)
     meta = build_metadata(fitted, config, prices, train_end, extra)
     meta["weights_sha256"] = weights_sha256(weights)
     text = json.dumps(meta, sort_keys=True, allow_nan=False)
-    payload = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "metadata": text,
+    payload = {"format": FORMAT_NAME, "format_version": str(meta["format_version"]), "metadata": text,
                "metadata_sha256": _text_sha256(text), "weights": weights}
     try:
         atomic_write(path, lambda tmp: torch.save(payload, tmp))
@@ -191,6 +208,21 @@ class LoadedModel:
         last = len(prices.frame) - 1
         return prices.frame.index[last], float(self.predict_rows(prices, [last])[0])
 
+    @property
+    def seeds(self) -> list[int]:
+        """Each member's seed (one entry for a one-seed model)."""
+        members = self.metadata.get("members")
+        return [int(m["seed"]) for m in members] if members else [int(self.config.seed)]
+
+    def predict_members_last(self, prices: PriceData) -> np.ndarray:
+        """Each member's prediction for the last date (one value for a one-seed model)."""
+        last = len(prices.frame) - 1
+        self.predict_rows(prices, [last])  # the same checks of the data as predict_last
+        x = self.feature_matrix(prices)
+        if hasattr(self.fitted, "predict_members"):
+            return self.fitted.predict_members(x, [last])[:, 0]
+        return self.fitted.predict(x, [last])
+
 
 def check_bar_size(prices: PriceData, bar: str = "1d") -> None:
     """Refuse bars of another size than the model's (``bar``: ``1d``, ``1h``): its features count bars."""
@@ -234,9 +266,10 @@ def load_model(path: str | Path) -> LoadedModel:
     if raw.get("format") != FORMAT_NAME:
         raise _refuse(path, f"not an lstmtrade model file (format {str(raw.get('format'))[:60]!r})")
     version = str(raw.get("format_version", ""))
-    if version != str(FORMAT_VERSION):
+    if version not in {str(v) for v in READABLE_VERSIONS}:
         raise _refuse(path, f"incompatible model format version {version[:20] or '(none)'}; this lstmtrade "
-                            f"reads version {FORMAT_VERSION}: retrain with `lstmtrade train`")
+                            f"reads versions {' and '.join(map(str, READABLE_VERSIONS))}: retrain with "
+                            "`lstmtrade train`")
     text, weights = raw.get("metadata"), raw.get("weights")
     if not isinstance(text, str) or not isinstance(weights, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
@@ -270,9 +303,24 @@ def _rebuild(meta: dict[str, Any], weights: dict[str, Any]) -> LoadedModel:
         raise ValueError(f"its config is not valid here: {exc}") from None
     check_features(meta["features"])
     arch = meta["architecture"]
-    net = LSTMRegressor(int(arch["n_features"]), int(arch["hidden"]), int(arch["layers"]), float(arch["dropout"]))
-    net.load_state_dict(weights, strict=True)
-    net.eval()
+
+    def network(state: dict[str, Any]):
+        net = LSTMRegressor(int(arch["n_features"]), int(arch["hidden"]), int(arch["layers"]), float(arch["dropout"]))
+        net.load_state_dict(state, strict=True)
+        return net.eval()
+
+    members = meta.get("members")
+    if str(meta.get("format_version")) == str(ENSEMBLE_FORMAT_VERSION):
+        if not members:
+            raise ValueError("an ensemble file without members")
+        nets = []
+        for m in range(len(members)):
+            prefix = f"member{m}."
+            nets.append(network({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}))
+        if sum(len(n.state_dict()) for n in nets) != len(weights):
+            raise ValueError("weights that belong to no member")
+    else:
+        nets = [network(weights)]
     scaler = StandardScaler()
     scaler.mean_ = np.asarray(meta["scaler"]["mean"], dtype="float64")
     scaler.scale_ = np.asarray(meta["scaler"]["scale"], dtype="float64")
@@ -281,5 +329,9 @@ def _rebuild(meta: dict[str, Any], weights: dict[str, Any]) -> LoadedModel:
     y_mean, y_std = float(meta["y_mean"]), float(meta["y_std"])
     if not (math.isfinite(y_mean) and math.isfinite(y_std)):
         raise ValueError("target scale is not finite")
-    fitted = FittedFold(net, scaler, y_mean, y_std, int(meta["lookback"]), None)
-    return LoadedModel(None, meta, config, fitted)
+    fitted = [FittedFold(net, scaler, y_mean, y_std, int(meta["lookback"]), None) for net in nets]
+    if len(nets) == 1 and not members:
+        return LoadedModel(None, meta, config, fitted[0])
+    from .ensemble import FittedEnsemble
+
+    return LoadedModel(None, meta, config, FittedEnsemble(fitted, [int(m["seed"]) for m in members]))

@@ -83,9 +83,12 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
     checks.append(_strategy_check("truncation (strategy)", full, full_bt, strategy, params, costs, periods, [
         (cut, _truncate(prices, cut), _replace(full, full.frame.index <= cut)) for cut in strat_cuts]))
     rng = np.random.default_rng(seed)
+    n = len(full.frame)
     checks.append(_strategy_check("future poisoning (strategy)", full, full_bt, strategy, params, costs, periods, [
         (cut, _poisoned(prices, cut, seed + i),
-         _replace(full, None, full.prediction.where(full.frame.index <= cut, rng.normal(0, 0.02, len(full.frame)))))
+         _replace(full, None, full.prediction.where(full.frame.index <= cut, rng.normal(0, 0.02, n)),
+                  full.uncertainty.where(full.frame.index <= cut, rng.uniform(0.001, 0.02, n))
+                  if full.has_uncertainty else None))
         for i, cut in enumerate(strat_cuts)]))
     say("one-bar delay")
     checks.append(_delay(prices, full, full_bt, strategy, params, costs, periods))
@@ -112,11 +115,15 @@ def _poisoned(prices: Any, cut: pd.Timestamp, seed: int) -> Any:
     return _each(prices, lambda frame: poison_after(frame, cut, seed))
 
 
-def _replace(full: Predictions, keep: np.ndarray | None = None, values: pd.Series | None = None) -> Predictions:
-    """``full`` restricted to the rows ``keep``, or with its predictions replaced by ``values``."""
+def _replace(full: Predictions, keep: np.ndarray | None = None, values: pd.Series | None = None,
+             uncertainty: pd.Series | None = None) -> Predictions:
+    """``full`` restricted to the rows ``keep``, or with its predictions (and a seed ensemble's
+    uncertainties) replaced by ``values`` (and ``uncertainty``)."""
     frame = full.frame if keep is None else full.frame[keep]
     if values is not None:
         frame = frame.assign(prediction=values.to_numpy())
+    if uncertainty is not None:
+        frame = frame.assign(uncertainty=uncertainty.to_numpy())
     return Predictions(frame, full.model, full.folds)
 
 
@@ -138,11 +145,16 @@ def _upto(series: pd.Series, cut: pd.Timestamp) -> pd.Series:
 def _model_check(name: str, full: Predictions, config: Config, variants: list) -> Check:
     for cut, data in variants:
         other = walk_forward_predict(data, config)
-        bad = _first_difference(_upto(_keyed(full.prediction, full), cut), _upto(_keyed(other.prediction, other), cut))
-        if bad is not None:
-            return Check(name, "FAIL", f"predictions up to {stamp(cut)} changed", bad)
+        columns = ["prediction"] + (["uncertainty"] if full.has_uncertainty else [])  # a seed ensemble's too
+        for column in columns:
+            bad = _first_difference(_upto(_keyed(full.frame[column], full), cut),
+                                    _upto(_keyed(other.frame[column], other), cut))
+            if bad is not None:
+                what = "predictions" if column == "prediction" else "uncertainties"
+                return Check(name, "FAIL", f"{what} up to {stamp(cut)} changed", bad)
     cuts = ", ".join(stamp(cut) for cut, _ in variants)
-    return Check(name, "PASS", f"predictions up to {cuts} identical after retraining")
+    what = "predictions and their seed-ensemble uncertainties" if full.has_uncertainty else "predictions"
+    return Check(name, "PASS", f"{what} up to {cuts} identical after retraining")
 
 
 def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
@@ -214,11 +226,14 @@ def _delay(prices: Any, full: Predictions, full_bt: BacktestResult, strategy: ty
            costs: dict, periods: int) -> Check:
     from .pipeline import benchmark, trade
 
+    columns = ["prediction"] + (["uncertainty"] if full.has_uncertainty else [])
     if full.is_universe:  # each ticker's forecast one of its own bars late
-        delayed = full.frame.groupby("ticker", sort=False)["prediction"].shift(1)
+        delayed = full.frame.groupby("ticker", sort=False)[columns].shift(1)
     else:
-        delayed = full.prediction.shift(1)
-    late = trade(prices, _replace(full, None, delayed), strategy, costs, params, periods)
+        delayed = full.frame[columns].shift(1)
+    late = trade(prices, _replace(full, None, delayed["prediction"],
+                                  delayed["uncertainty"] if full.has_uncertainty else None),
+                 strategy, costs, params, periods)
     bench = performance(benchmark(prices, full, Config(), costs).returns, periods)
     on_time, one_late = performance(full_bt.returns, periods), performance(late.returns, periods)
     edge = on_time["cagr"] - bench["cagr"]

@@ -91,7 +91,8 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     starts. The base class never trades on a NaN prediction; results cover the predicted bars only.
     The feed is told its real bar size (Backtrader's timeframe and compression: minutes x 60 for hourly
     bars) and carries ``periods_per_year`` (None: from the data's calendar, :mod:`lstmtrade.bars`) for
-    strategies that annualise, such as VolTarget.
+    strategies that annualise, such as VolTarget. ``predictions`` with an ``uncertainty`` column (a seed
+    ensemble's) fill the feed's uncertainty line, which strategies read as ``self.uncertainty[0]``.
     """
     frame = prices.frame if isinstance(prices, PriceData) else prices
     pred = _prediction_series(predictions)
@@ -113,6 +114,9 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     feed_frame = frame.loc[frame.index[max(0, first - history)]: pred.index[-1],
                            ["open", "high", "low", "close", "volume"]].copy()
     feed_frame["prediction"] = pred.astype("float64").reindex(feed_frame.index)
+    uncertainty = _uncertainty_series(predictions)
+    if uncertainty is not None:  # a seed ensemble's spread: the feed's uncertainty line (NaN otherwise)
+        feed_frame["uncertainty"] = uncertainty.astype("float64").reindex(feed_frame.index)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro.adddata(prediction_feed(feed_frame, frame.index, periods_per_year,
                                     prices.bars if isinstance(prices, PriceData) else None))
@@ -189,3 +193,10 @@ def _prediction_series(predictions: Predictions | pd.Series | pd.DataFrame) -> p
             raise DataError("predictions frame needs a 'prediction' column")
         return predictions["prediction"]
     return predictions
+
+
+def _uncertainty_series(predictions: Predictions | pd.Series | pd.DataFrame) -> pd.Series | None:
+    frame = predictions.frame if isinstance(predictions, Predictions) else predictions
+    if isinstance(frame, pd.DataFrame) and "uncertainty" in frame.columns:
+        return frame["uncertainty"]
+    return None

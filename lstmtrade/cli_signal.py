@@ -73,15 +73,18 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
             _echo_err(f"fold {event['fold']} geometry: fit {show(event['fit_start'])} .. {show(event['fit_end'])} "
                       f"({event['n_fit']} rows), {event['n_val']} validation rows", quiet)
         elif event["event"] == "epoch":
-            _echo_err(f"  epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
+            seed = f"seed {event['member'] + 1}/{config.seeds} " if "member" in event else ""
+            _echo_err(f"  {seed}epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
 
     trained = train_final(prices, config, progress=None if quiet else progress, scheduled=scheduled)
     path = trained.save(model_out)
     if quiet:
         click.echo(str(path))
         return
+    seeds = f" (mean of {config.seeds} seeds)" if config.seeds > 1 else ""
     click.echo(f"saved {path} (trained through {show(trained.train_end)}); "
-               f"prediction for the next {'bar' if prices.bars.intraday else 'session'}: {trained.prediction:+.5f}")
+               f"prediction for the next {'bar' if prices.bars.intraday else 'session'}: "
+               f"{trained.prediction:+.5f}{seeds}")
 
 
 def _table(result: dict[str, Any]) -> str:
@@ -90,6 +93,9 @@ def _table(result: dict[str, Any]) -> str:
         ("last date", f"{result['last_date']} (signal for the {result['next_session']}, "
                       f"~{result['next_bar'] if result.get('bar', '1d') != '1d' else result['next_weekday']})"),
         ("prediction", f"{result['prediction']:+.6f} (open -> open return of the next session's position)"),
+        *([("uncertainty", f"{result['uncertainty']:.6f} (standard deviation over {len(result['members'])} seeds; "
+                           f"confidence |prediction| / uncertainty {abs(result['prediction']) / result['uncertainty']:.2f})")]
+          if result.get("uncertainty") else []),
         ("strategy", f"{result['strategy']}({params})"),
         ("target weight", f"{result['target_weight']:+.2f} of equity ({result['position']}) from the next open"),
         ("model", f"{result['model'] or '(in memory)'} trained through {result['train_end']}, "

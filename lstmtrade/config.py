@@ -58,6 +58,7 @@ class Config:
     patience: int = 3  # epochs without validation improvement before stopping
     val_fraction: float = 0.2  # share of each training window held out for early stopping
     seed: int = 7
+    seeds: int = 1  # networks per fold (a seed ensemble): member m trains with seed + m; 5 for conclusions
     device: str = "cpu"  # cpu | cuda | auto
     threads: int = 0  # torch threads; 0 keeps torch's default
     engine: str = "auto"  # how LSTM folds are trained: auto | native | loop | fused
@@ -126,6 +127,9 @@ FIELD_HELP: dict[str, str] = {
     "patience": "Epochs without validation improvement before early stopping.",
     "val_fraction": "Share of each training window held out for early stopping.",
     "seed": "Random seed (torch, numpy, random); each fold derives its own from it.",
+    "seeds": "Networks trained per fold (a seed ensemble; member m uses seed + m): the forecast traded is their "
+             "mean, its uncertainty their standard deviation, and each member is also traded alone to show the "
+             "spread a result would have had with another seed. 5 is a good choice for conclusions.",
     "device": "cpu, cuda or auto (cuda when available).",
     "threads": "torch CPU threads; 0 keeps torch's default.",
     "engine": "How LSTM folds are trained: native (C kernel, built on first use), loop (torch), fused (all "
@@ -153,7 +157,8 @@ def _fail(name: str, message: str, value: Any) -> None:
 
 
 def _check(c: Config) -> None:
-    for name in ("lookback", "hidden", "layers", "epochs", "batch_size", "patience", "retrain_every", "min_train"):
+    for name in ("lookback", "hidden", "layers", "epochs", "batch_size", "patience", "retrain_every", "min_train",
+                 "seeds"):
         value = getattr(c, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             _fail(name, "must be a whole number >= 1", value)

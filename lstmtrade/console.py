@@ -22,6 +22,14 @@ def _engine(config: Any) -> str:
     return f"engine {engine}" + (f", {jobs} folds at a time ({how})" if jobs > 1 else "")
 
 
+def _seeds(config: Any) -> str:
+    """``seed 7``, or for an ensemble ``seeds 7..11 (5 networks per fold, forecast = their mean)``."""
+    if config.seeds == 1 or config.model != "lstm":
+        return f"seed {config.seed}"
+    return (f"seeds {config.seed}..{config.seed + config.seeds - 1} ({config.seeds} networks per fold, "
+            "forecast = their mean)")
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or x != x else f"{x:+.1%}"
 
@@ -56,6 +64,7 @@ class Console:
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.folds = 0
+        self.seeds = 1
         self.done = 0
         self.started = time.perf_counter()
         self._line = ""
@@ -85,12 +94,15 @@ class Console:
             self._settings(event)
         elif kind == "start":
             self.folds, self.done = event["folds"], 0
+            self.seeds = event.get("seeds", 1)
             self._pending, self._next = {}, 0
             self.started = time.perf_counter()
             self.say(f"walk-forward: {event['folds']} folds, {event['n_test']} out-of-sample bars from "
-                     f"{stamp(event['first_test'])}, model {event['model']}")
+                     f"{stamp(event['first_test'])}, model {event['model']}"
+                     + (f", {self.seeds} seeds per fold" if self.seeds > 1 else ""))
         elif kind == "epoch":
-            self._bar(self._progress(f"fold {event['fold'] + 1}/{self.folds} epoch {event['epoch']}/"
+            seed = f" seed {event['member'] + 1}/{self.seeds}" if "member" in event else ""
+            self._bar(self._progress(f"fold {event['fold'] + 1}/{self.folds}{seed} epoch {event['epoch']}/"
                                      f"{event['epochs']} loss {event['loss']:.4f}"))
         elif kind == "fold":
             self.done += 1
@@ -167,7 +179,7 @@ class Console:
             self.say(f"model: {config.model}, {pooled}features {','.join(config.features)}, lookback {config.lookback}, "
                      f"hidden {config.hidden}x{config.layers}, dropout {config.dropout}, {config.loss} loss")
             self.say(f"train: up to {config.epochs} epochs, {stop}, batch {config.batch_size}, lr {config.lr}, "
-                     f"seed {config.seed}, device {config.device}"
+                     f"{_seeds(config)}, device {config.device}"
                      f"{' (' + event['device_why'] + ')' if event.get('device_why') else ''}, {_engine(config)}")
             self.say(f"walk-forward: {window} window, min-train {config.min_train:,} bars "
                      f"{bars.duration(config.min_train)}; retrain every {config.retrain_every:,} bars "
@@ -218,6 +230,17 @@ class Console:
     def _tail(self, out: list[str], result: Any, m: dict, s: dict, bt: dict, path: Any) -> None:
         out.append(f"trades: {s['trades']}, average exposure {s['exposure']:.0%}, "
                    f"commission paid {s['commission_paid']:,.0f}")
+        seeds = m.get("seeds") or {}
+        if seeds.get("n", 1) > 1:
+            from .ensemble import spread_line
+
+            out.append(spread_line(seeds))
+            conf = seeds.get("confidence") or {}
+            if conf.get("hit_rate_spread") is not None:
+                out.append(f"          most vs least confident fifth: hit rate {_num(_x100(conf['hit_rate_spread']), 1)} "
+                           f"points (z {_num(conf.get('hit_rate_spread_z'))}); confidence = |forecast| / uncertainty")
+        elif result.config.model == "lstm" and "predictions_from" not in m.get("run", {}):
+            out.append("seeds: one network per fold; --seeds 5 shows how much another seed would change this")
         if m.get("baselines"):
             parts = [f"{name} Sharpe {_num(v['sharpe'])} (return {_pct(v['total_return'])})"
                      for name, v in m["baselines"].items()]

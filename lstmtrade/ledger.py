@@ -24,6 +24,8 @@ def trial_key(config: dict[str, Any], strategy: str, params: dict[str, Any]) -> 
     """Hash of everything that changes the result (not where the output goes or how fast it runs)."""
     relevant = {k: v for k, v in config.items()
                 if k not in NOT_A_TRIAL and not (k in UNSET_NOT_HASHED and v is None)}
+    if relevant.get("seeds", 1) == 1 or relevant.get("model", "lstm") != "lstm":
+        relevant.pop("seeds", None)  # one network per fold (baselines always): the key it always had
     relevant["strategy"], relevant["params"] = strategy, params
     text = json.dumps(relevant, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -53,6 +53,7 @@ class RunResult:
     folder: Path | None = None
     baselines: dict = field(default_factory=dict)  # name -> (Predictions, BacktestResult)
     per_fold: pd.DataFrame = field(default_factory=pd.DataFrame)  # forecast skill per fold
+    members: list = field(default_factory=list)  # seed ensemble: each member traded alone (BacktestResult)
 
     @property
     def tearsheet(self) -> Path | None:
@@ -289,6 +290,13 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
                 baselines[name] = (other, trade(prices, other, cls, costs, params, bars.periods_per_year))
     timings["baselines"] = time.perf_counter() - t0
     metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
+    members: list[BacktestResult] = []
+    if predictions.members is not None:
+        emit({"event": "stage", "name": "seeds"})
+        t0 = time.perf_counter()
+        members = [trade(prices, predictions.member(m), cls, costs, params) for m in range(predictions.n_members)]
+        timings["members"] = time.perf_counter() - t0
+    metrics["seeds"] = seed_metrics(predictions, members, metrics)
     key = trial_key(config.to_dict(), cls.__name__, params)
     sharpe = per_period_sharpe(strat.returns)
     if folder is not None and out is not None:
@@ -300,7 +308,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
                                                               bars.periods_per_year)}
     metrics["verdict"] = _verdict(metrics)
     result = RunResult(config, prices, predictions, strat, bench, metrics, folder, baselines=baselines,
-                       per_fold=per_fold)
+                       per_fold=per_fold, members=members)
     if folder is not None:
         emit({"event": "stage", "name": "report"})
         t0 = time.perf_counter()
@@ -318,13 +326,53 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
 
 def trade(prices: Any, predictions: Predictions, cls: type, costs: dict, params: dict,
           periods_per_year: int | None = None) -> BacktestResult:
-    """The backtest stage: one asset's strategy, or a portfolio strategy over a universe's feeds.
-    ``periods_per_year`` reaches strategies that annualise (VolTarget); None: the data's own."""
+    """The backtest stage: one asset's strategy, or a portfolio strategy over a universe's feeds (with a
+    seed ensemble's uncertainty, which strategies may size by). ``periods_per_year`` reaches strategies
+    that annualise (VolTarget); None: the data's own."""
     if predictions.is_universe:
         from .portfolio import backtest_portfolio
 
-        return backtest_portfolio(prices.prices, predictions.wide(), cls, **costs, **params)
+        uncertainty = predictions.wide("uncertainty") if predictions.has_uncertainty else None
+        return backtest_portfolio(prices.prices, predictions.wide(), cls, uncertainty=uncertainty, **costs, **params)
     return backtest(prices, predictions, cls, **costs, periods_per_year=periods_per_year, **params)
+
+
+def seed_metrics(predictions: Predictions, members: list[BacktestResult], metrics: dict) -> dict[str, Any]:
+    """metrics.json's ``seeds``: each member traded alone (seed, sharpe, total_return, max_drawdown,
+    hit_rate, ic), each figure's mean, std, min and max across members, the ensemble's own figures, and
+    for an ensemble ``confidence``: hit rate and mean return by quintile of |forecast| / uncertainty."""
+    from .ensemble import confidence_quintiles, confidence_summary, spread
+
+    def figures(result: BacktestResult | None, skill: dict) -> dict[str, Any]:
+        perf = metrics["strategy"] if result is None else performance(result.returns)
+        return {"sharpe": perf["sharpe"], "total_return": perf["total_return"],
+                "max_drawdown": perf["max_drawdown"], "hit_rate": skill.get("hit_rate"), "ic": skill.get("ic")}
+
+    ensemble = figures(None, metrics["forecast"])
+    if predictions.members is None:
+        seed = predictions.seeds[0] if predictions.seeds else metrics["config"]["seed"]
+        return spread([{"member": 0, "seed": seed, **ensemble}], ensemble)
+    rows = []
+    for m, result in enumerate(members):
+        rows.append({"member": m, "seed": predictions.seeds[m] if predictions.seeds else m,
+                     **figures(result, member_skill(predictions.member(m)))})
+    out = spread(rows, ensemble)
+    frame = predictions.frame
+    out["confidence"] = confidence_summary(confidence_quintiles(frame["prediction"], frame["uncertainty"],
+                                                                frame["target"]))
+    return out
+
+
+def member_skill(predictions: Predictions) -> dict[str, Any]:
+    """Hit rate and IC of one member's forecasts, defined as for the run's own (``forecast`` in metrics)."""
+    if predictions.is_universe:
+        from .xsection import universe_report
+
+        return universe_report(predictions.wide("prediction"), predictions.wide("target"))
+    from .stats import forecast_report
+
+    frame = predictions.frame
+    return forecast_report(frame["prediction"], frame["target"])
 
 
 def benchmark(prices: Any, predictions: Predictions, config: Config, costs: dict) -> BacktestResult:
@@ -344,6 +392,21 @@ def benchmark(prices: Any, predictions: Predictions, config: Config, costs: dict
 
 
 def _verdict(metrics: dict) -> str:
+    """The verdict on the ensemble's result (the forecast traded), quoting the spread across seeds."""
+    line = _skill_verdict(metrics)
+    seeds = metrics.get("seeds") or {}
+    if seeds.get("n", 1) > 1:
+        s = seeds["sharpe"]
+        line += (f" Ensemble of {seeds['n']} seeds; each seed alone: Sharpe {_two(s['mean'])} ± {_two(s['std'])}, "
+                 f"from {_two(s['min'])} to {_two(s['max'])}.")
+    return line
+
+
+def _two(x: Any) -> str:
+    return "n/a" if x is None or x != x else f"{x:.2f}"
+
+
+def _skill_verdict(metrics: dict) -> str:
     from .stats import verdict
 
     f, sig = metrics["forecast"], metrics["significance"]
@@ -481,6 +544,8 @@ def write_run_files(result: RunResult) -> None:
         write_universe_files(result)
         return
     atomic_write(folder / "predictions.csv", result.predictions.to_csv)
+    if result.predictions.members is not None:
+        atomic_write(folder / "members.csv", result.predictions.members_to_csv)
     returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
     write_csv(folder / "returns.csv", returns.rename_axis("date"))
     positions = pd.DataFrame({"weight": result.strategy.weights, "equity": result.strategy.equity,
@@ -496,8 +561,13 @@ def write_run_files(result: RunResult) -> None:
     data = result.metrics["data"]
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
                     periods=data["periods_per_year"])
+    from .ensemble import confidence_section
+
+    members = pd.DataFrame({f"seed {seed}": r.returns for seed, r in zip(result.predictions.seeds, result.members)})
     write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
-                     comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data))
+                     comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data),
+                     members=members if result.members else None,
+                     sections=confidence_section(result.metrics.get("seeds")))
 
 
 def annualised_note(data: dict) -> str:
@@ -522,8 +592,14 @@ def comparison_table(result: RunResult) -> pd.DataFrame:
     return table
 
 
+def model_label(result: RunResult) -> str:
+    """The run's forecaster as the curves name it: ``lstm``, or ``lstm, mean of 5 seeds``."""
+    n = result.predictions.n_members
+    return result.config.model + (f", mean of {n} seeds" if n > 1 else "")
+
+
 def comparison_curves(result: RunResult) -> pd.DataFrame:
-    curves = {result.config.model: result.strategy.returns}
+    curves = {model_label(result): result.strategy.returns}
     curves.update({name: bt_result.returns for name, (_, bt_result) in result.baselines.items()})
     curves["buy and hold"] = result.benchmark.returns
     return pd.DataFrame(curves)

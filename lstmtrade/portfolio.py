@@ -45,7 +45,6 @@ after it; the cash stays in the portfolio.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from collections.abc import Mapping
@@ -60,6 +59,7 @@ from .backtesting import HISTORY, BacktestResult, buy_and_hold, check_params, ru
 from .data import PriceData
 from .errors import DataError, StrategyError
 from .timestamps import stamp
+from .strategy import takes_uncertainty
 
 
 @dataclass
@@ -154,13 +154,7 @@ class PortfolioStrategy(bt.Strategy):
         self._decisions: dict[int, np.ndarray] = {}
         self._equity = np.full(len(universe.dates), np.nan)
         self._positions = np.zeros((len(universe.dates), len(self.tickers)))
-        own = type(self).target_weights
-        try:
-            args = list(inspect.signature(own).parameters.values())[1:]
-        except (TypeError, ValueError):
-            args = []
-        self._pass_uncertainty = any(a.kind == a.VAR_POSITIONAL for a in args) or sum(
-            a.kind in (a.POSITIONAL_ONLY, a.POSITIONAL_OR_KEYWORD) for a in args) >= 2
+        self._pass_uncertainty = takes_uncertainty(type(self).target_weights)
 
     def start(self) -> None:
         if "_wanted" not in vars(self):

@@ -218,10 +218,14 @@ def _svg(fig) -> str:
 
 
 def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, curves: pd.DataFrame,
-                     predictions: pd.DataFrame, per_fold: pd.DataFrame, annualised: str = "") -> None:
+                     predictions: pd.DataFrame, per_fold: pd.DataFrame, annualised: str = "",
+                     members: pd.DataFrame | None = None, sections: str = "") -> None:
     """comparison.html: the verdict, the LSTM vs baselines vs buy-and-hold table, cumulative returns of
     all of them on one chart, predicted vs realised returns, and skill per fold; inline SVG, offline.
-    ``annualised`` says how the table's Sharpe and CAGR were annualised (printed under it)."""
+
+    ``annualised`` says how the table's Sharpe and CAGR were annualised (printed under it). ``members``
+    (daily returns, one column per seed-ensemble member traded alone) are drawn faintly under the
+    curves; ``sections`` is HTML placed after the per-fold table (the seed ensemble's section)."""
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import html as html_lib
 
@@ -231,6 +235,9 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4.2))
+    for i, name in enumerate(members.columns if members is not None else []):
+        ax.plot(members.index, (1 + members[name]).cumprod() - 1, color="#1f77b4", alpha=0.3, linewidth=0.8,
+                label=f"each of the {members.shape[1]} seeds alone" if i == 0 else None)
     for name in curves.columns:
         width = 2.2 if name == curves.columns[0] else 1.2
         ax.plot(curves.index, (1 + curves[name]).cumprod() - 1, label=name, linewidth=width)
@@ -292,6 +299,7 @@ hit rate shows skill only as far as it beats it.</p>
 <div class="row">{scatter}{folds_chart}</div>
 <h2>Skill per fold</h2>
 {html_table(per_fold, fmt)}
+{sections}
 </body></html>
 """
     write_text(path, page)

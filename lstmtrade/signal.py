@@ -7,6 +7,10 @@ only, and the same fold index ``k = (T - s0) // retrain_every`` (so the same per
 :func:`~lstmtrade.forecast.fit_lstm_fold`. When ``T`` is the first test day of backtest fold ``k``, the
 prediction for ``T`` equals the backtest's prediction for ``T``, bit for bit.
 
+A seed ensemble (``--seeds N``) trains its N members the same way (member m with seed ``seed + m``), so
+the signal is the members' mean and its ``uncertainty`` their standard deviation, exactly as the
+backtest's ``prediction`` and ``uncertainty`` columns.
+
 Timing (as in the backtest): the prediction for day T uses data up to T's close and forecasts the
 open(T+1) -> open(T+2) return; the target weight is meant to be traded at the next session's open.
 """
@@ -23,6 +27,7 @@ import pandas as pd
 from .artifact import LoadedModel, build_metadata, load_model, save_model
 from .config import Config
 from .data import PriceData, frame_sha256
+from .ensemble import combine
 from .errors import ConfigError, DataError, ModelFileError, StrategyError
 from .features import build_features, build_target, warmup
 from .bars import next_bar
@@ -111,7 +116,19 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
     if progress:
         on_epoch = lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
                                                     "epochs": total, "loss": loss})
-    fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
+    if config.seeds == 1:
+        fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
+    else:  # a seed ensemble: each member as the backtest trains it
+        from .ensemble import FittedEnsemble, member_config, member_seeds
+
+        members = []
+        for m in range(config.seeds):
+            hook = None
+            if on_epoch is not None:
+                hook = lambda e, total, loss, m=m: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
+                                                            "epochs": total, "loss": loss, "member": m})
+            members.append(fit_lstm_fold(data, member_config(config, m), device, settings, hook))
+        fitted = FittedEnsemble(members, member_seeds(config))
     prediction = float(fitted.predict(features, [n - 1])[0])
     return TrainedModel(fitted, config, prices, fold, frame.index[-1], prediction)
 
@@ -135,12 +152,13 @@ def resolve_weight_rule(config: Config, strategy: str | type | None = None,
     return cls, typed
 
 
-def target_weight(cls: type, params: dict[str, Any], prediction: float) -> float:
-    """``cls.target_weight`` evaluated without Backtrader, clipped like the backtest clips it."""
+def target_weight(cls: type, params: dict[str, Any], prediction: float, uncertainty: float = math.nan) -> float:
+    """``cls.target_weight`` evaluated without Backtrader, clipped like the backtest clips it (with the
+    seed ensemble's ``uncertainty`` for a rule whose ``target_weight`` takes it)."""
     from types import SimpleNamespace
 
     from .backtesting import strategy_params
-    from .strategy import PredictionStrategy
+    from .strategy import PredictionStrategy, takes_uncertainty
 
     own_init = cls.__init__ is not PredictionStrategy.__init__
     own_next = cls.next is not PredictionStrategy.next
@@ -151,7 +169,10 @@ def target_weight(cls: type, params: dict[str, Any], prediction: float) -> float
     p = SimpleNamespace(**{**strategy_params(cls), **params})
     shim = SimpleNamespace(p=p, params=p, weight_limit=cls.weight_limit)
     try:
-        weight = float(cls.target_weight(shim, prediction))
+        if takes_uncertainty(cls.target_weight):
+            weight = float(cls.target_weight(shim, prediction, uncertainty))
+        else:
+            weight = float(cls.target_weight(shim, prediction))
     except AttributeError as exc:
         raise StrategyError(f"{cls.__name__}.target_weight uses more than its params ({exc}): "
                             "`lstmtrade signal` supports only target_weight(prediction)-based strategies") from None
@@ -186,8 +207,10 @@ def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, st
         raise DataError(f"{prices.source}: the data ends {stamp(last_date)}, before the model's training data "
                         f"ends ({stamp(train_end)}); give data up to at least {stamp(train_end)}")
     date, prediction = loaded.predict_last(prices)
+    members = loaded.predict_members_last(prices)
+    uncertainty = float(combine(list(members[:, None]))[1][0]) if len(members) > 1 else math.nan
     cls, typed = resolve_weight_rule(loaded.config, strategy, params)
-    weight = target_weight(cls, typed, prediction)
+    weight = target_weight(cls, typed, prediction, uncertainty)
     warnings = list(prices.warnings)
     trained = loaded.metadata.get("data", {})
     first = pd.Timestamp(trained["first_date"]) if trained.get("first_date") else None
@@ -211,6 +234,9 @@ def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, st
         "next_bar": show(due),  # when the bar the target weight is traded at is due, by the data's own calendar
         "bar": bars.label,
         "prediction": prediction,
+        "uncertainty": uncertainty if len(members) > 1 else None,
+        "members": ([{"seed": seed, "prediction": float(v)} for seed, v in zip(loaded.seeds, members)]
+                    if len(members) > 1 else None),
         "target_weight": weight,
         "position": "long" if weight > 0 else "short" if weight < 0 else "flat",
         "strategy": cls.__name__,

@@ -11,6 +11,11 @@ Write your own by subclassing :class:`PredictionStrategy`. The simple path is on
         def target_weight(self, prediction):
             return self.p.size if prediction > 0 else 0.0
 
+A seed ensemble (``--seeds N``) also hands strategies its **uncertainty**, the standard deviation of
+the members' forecasts: ``self.uncertainty[0]`` beside ``self.prediction[0]`` (NaN without an
+ensemble), and ``target_weight(self, prediction, uncertainty)`` receives it when the override declares
+a second argument (one-argument overrides keep working). :class:`ConfidenceWeighted` sizes by it.
+
 Timing: ``next()`` runs after the close of day t and reads ``self.prediction[0]`` (the forecast made
 from data up to that close). The base class trades at the open of t+1 (Backtrader's cheat-on-open
 hook ``next_open``), sizing the order with that open's price, so a full-size order is not rejected
@@ -19,6 +24,7 @@ the next open.
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 from ._backtrader import bt
@@ -26,10 +32,11 @@ from .errors import StrategyError
 
 
 class PredictionFeed(bt.feeds.PandasData):
-    """OHLCV bars plus a ``prediction`` line (the forecast made after each bar's close)."""
+    """OHLCV bars plus a ``prediction`` line (the forecast made after each bar's close) and an
+    ``uncertainty`` line (the seed ensemble's spread of that forecast; NaN without the column)."""
 
-    lines = ("prediction",)
-    params = (("prediction", -1),)  # -1: take the column named "prediction"
+    lines = ("prediction", "uncertainty")
+    params = (("prediction", -1), ("uncertainty", -1))  # -1: take the column of that name (if any)
 
 
 class PredictionStrategy(bt.Strategy):
@@ -40,7 +47,11 @@ class PredictionStrategy(bt.Strategy):
     sizing at the next open net of commission and slippage, a NaN prediction (no trade), and logs
     rejected or margin orders in ``self.order_log``.
 
+    With a seed ensemble, an override declared ``target_weight(self, prediction, uncertainty)`` also gets
+    the members' standard deviation of today's forecast (NaN without an ensemble).
+
     Advanced path: override ``next()`` and use ``self.prediction[0]`` (today's forecast),
+    ``self.uncertainty[0]`` (its ensemble spread, NaN without one),
     ``self.prediction[-1]`` (yesterday's), ``self.data``, indicators built in ``__init__`` (call
     ``super().__init__()`` first), and ``self.p.<param>``; call ``self.set_target(weight)`` to trade at the
     next open with the base class's sizing, or place Backtrader orders yourself.
@@ -53,6 +64,10 @@ class PredictionStrategy(bt.Strategy):
 
     def __init__(self) -> None:
         self.prediction = self.data.prediction
+        self.uncertainty = getattr(self.data, "uncertainty", None)
+        if self.uncertainty is None:  # a feed without the line (built by hand): NaN, as without an ensemble
+            self.uncertainty = _NaNLine()
+        self._pass_uncertainty = takes_uncertainty(type(self).target_weight)
         self._target: float | None = None
         self._pending = None
         self.order_log: list[dict] = []
@@ -64,8 +79,9 @@ class PredictionStrategy(bt.Strategy):
                                 "anything else (it sets up self.prediction and the order machinery)")
 
     # -- the hook most users override
-    def target_weight(self, prediction: float) -> float:
-        """Fraction of equity to hold after the next open, given today's predicted return."""
+    def target_weight(self, prediction: float, uncertainty: float = math.nan) -> float:
+        """Fraction of equity to hold after the next open, given today's predicted return (and, for an
+        override that declares it, the seed ensemble's uncertainty of it)."""
         raise NotImplementedError(f"{type(self).__name__} must override target_weight() or next()")
 
     def set_target(self, weight: float) -> None:
@@ -81,7 +97,10 @@ class PredictionStrategy(bt.Strategy):
         if math.isnan(prediction):
             self._target = None  # no forecast today: keep what we hold
             return
-        self.set_target(self.target_weight(prediction))
+        if self._pass_uncertainty:
+            self.set_target(self.target_weight(prediction, float(self.uncertainty[0])))
+        else:
+            self.set_target(self.target_weight(prediction))
 
     # -- machinery
     def next_open(self) -> None:
@@ -196,6 +215,33 @@ class VolTarget(PredictionStrategy):
         return size if prediction > 0 else -size
 
 
+class ConfidenceWeighted(PredictionStrategy):
+    """Weight = (prediction / uncertainty) / scale: sized by the seed ensemble's confidence (--seeds 2+).
+
+    Clipped to [-max_weight, max_weight]; flat while |prediction| / uncertainty is below min_confidence.
+    Without an uncertainty (a one-seed run) it stops with an error rather than trade blind.
+    """
+
+    params = (
+        ("scale", 2.0),  # forecast / uncertainty (a t-like ratio) that maps to a full position
+        ("min_confidence", 0.0),  # below this |forecast| / uncertainty the position is flat
+        ("max_weight", 1.0),  # cap on |weight|
+        ("long_only", True),  # clip shorts to flat
+    )
+
+    def target_weight(self, prediction: float, uncertainty: float = math.nan) -> float:
+        if not math.isfinite(uncertainty):
+            raise StrategyError("ConfidenceWeighted sizes by the seed ensemble's uncertainty, and these "
+                                "predictions have none: run with --seeds 2 or more (5 recommended)")
+        if uncertainty <= 0:
+            return 0.0
+        confidence = prediction / uncertainty
+        if abs(confidence) < self.p.min_confidence:
+            return 0.0
+        weight = max(-self.p.max_weight, min(self.p.max_weight, confidence / self.p.scale))
+        return max(weight, 0.0) if self.p.long_only else weight
+
+
 class BuyAndHold(PredictionStrategy):
     """Fully invested from the first possible open to the end: the benchmark."""
 
@@ -207,4 +253,25 @@ class BuyAndHold(PredictionStrategy):
             self.set_target(1.0)
 
 
-BUILTINS = {cls.__name__: cls for cls in (LongFlat, LongShort, Proportional, VolTarget, BuyAndHold)}
+def takes_uncertainty(method) -> bool:
+    """Whether a ``target_weight``/``target_weights`` override declares a second argument (the uncertainty)."""
+    try:
+        args = list(inspect.signature(method).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return False
+    return any(a.kind == a.VAR_POSITIONAL for a in args) or sum(
+        a.kind in (a.POSITIONAL_ONLY, a.POSITIONAL_OR_KEYWORD) for a in args) >= 2
+
+
+class _NaNLine:
+    """Stands in for a missing ``uncertainty`` line: NaN at every index."""
+
+    def __getitem__(self, index: int) -> float:
+        return math.nan
+
+    def __len__(self) -> int:
+        return 0
+
+
+BUILTINS = {cls.__name__: cls for cls in (LongFlat, LongShort, Proportional, VolTarget, ConfidenceWeighted,
+                                          BuyAndHold)}

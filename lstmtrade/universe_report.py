@@ -21,6 +21,8 @@ from .timestamps import stamp, stamper
 def write_universe_files(result: Any) -> None:
     folder, preds = result.folder, result.predictions
     atomic_write(folder / "predictions.csv", preds.to_csv)
+    if preds.members is not None:
+        atomic_write(folder / "members.csv", preds.members_to_csv)
     returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
     write_csv(folder / "returns.csv", returns.rename_axis("date"))
     positions = pd.DataFrame({"gross_exposure": result.strategy.weights, "equity": result.strategy.equity,
@@ -50,6 +52,7 @@ def _bench_label(result: Any) -> str:
 
 
 def comparison_page(result: Any, title: str) -> str:
+    from .ensemble import confidence_section
     from .xsection import daily_ic, ic_by_month, per_ticker_skill, quantile_returns
 
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
@@ -92,9 +95,13 @@ def comparison_page(result: Any, title: str) -> str:
     quantile_chart = _svg(fig)
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    curves = {result.config.model: result.strategy.returns}
+    n = result.predictions.n_members
+    curves = {result.config.model + (f", mean of {n} seeds" if n > 1 else ""): result.strategy.returns}
     curves.update({name: bt.returns for name, (_, bt) in result.baselines.items()})
     curves[_bench_label(result)] = result.benchmark.returns
+    for i, r in enumerate(getattr(result, "members", None) or []):  # each seed-ensemble member, traded alone
+        ax.plot(r.returns.index, (1 + r.returns).cumprod() - 1, color="#1f77b4", alpha=0.3, linewidth=0.8,
+                label=f"each of the {len(result.members)} seeds alone" if i == 0 else None)
     for i, (name, r) in enumerate(curves.items()):
         ax.plot(r.index, (1 + r).cumprod() - 1, label=name, linewidth=2.2 if i == 0 else 1.1)
     ax.axhline(0, color="#888", linewidth=0.6)
@@ -144,6 +151,7 @@ thead th {{ border-bottom: 2px solid #999; }} tbody th {{ text-align: left; }}
 <h2>Forecasters through the same walk-forward, portfolio rule and costs</h2>
 {_html_table(table)}
 <p>{html.escape(annualised_note(m["data"]))}</p>
+{confidence_section(m.get("seeds"))}
 <h2>Skill per fold</h2>
 {_html_table(result.per_fold)}
 <h2>Skill per ticker ({len(tickers)} tickers, best IC first)</h2>

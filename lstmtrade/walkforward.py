@@ -32,6 +32,7 @@ from .errors import ConfigError
 from .features import LABEL_REACH, build_features, build_target, warmup
 from .forecasters import FORECASTERS, LSTM, FoldData, Piece, resolve_engine, rows_of
 from .csvio import write_exact_csv
+from .ensemble import FittedEnsemble, combine, member_config, member_seeds, n_members
 from .predictions import Predictions
 from .splits import MIN_FIT_ROWS, Fold, WalkForward
 from .timestamps import stamper
@@ -138,6 +139,11 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     LSTM folds train ``resolve_jobs`` at a time: in threads with the native engine, else in worker
     processes with one torch thread each. ``fold_dir`` receives each fold's predictions (``fold-NNN.csv``)
     as soon as the fold finishes, and its model (``fold-NNN.pt``) when ``config.save_models``.
+
+    With ``config.seeds`` = N > 1 (LSTM only) every fold trains N members, member m with seed
+    ``config.seed + m`` (see :mod:`lstmtrade.ensemble`); each (fold, member) is one job for the threads,
+    processes and cache. The prediction is the members' mean, ``uncertainty`` their standard deviation,
+    and ``Predictions.members`` keeps each member's own predictions.
     """
     model = model or config.model
     if progress is not None:
@@ -155,23 +161,43 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     datas = [d for d in datas if d.pieces and d.n_fit >= MIN_FIT_ROWS]
     if not datas:
         raise ConfigError("no fold has a ticker with enough training rows; lower --min-train or add history")
+    seeds = member_seeds(config, model)
     if progress:
         progress({"event": "start", "folds": len(folds), "model": model,
                   "first_test": calendar[folds[0].test.start], "n_test": folds[-1].test.stop - folds[0].test.start,
-                  "tickers": len(series) if universe else 1})
+                  "tickers": len(series) if universe else 1, "seeds": len(seeds)})
     by_ticker = {s.ticker: s for s in series}
     parts: dict[int, pd.DataFrame] = {}
+    member_parts: dict[int, np.ndarray] = {}
     reports: dict[int, dict] = {}
     clock = {"train": 0.0}
-    for data, values, info, seconds in _timed(_fold_results(datas, config, model, progress, cache), clock):
+    waiting: dict[int, dict[int, tuple]] = {}  # fold -> member -> (values, info, seconds)
+    for data, member, values, info, seconds in _timed(_fold_results(datas, config, model, progress, cache), clock):
+        waiting.setdefault(data.fold.index, {})[member] = (values, info, seconds)
+        if len(waiting[data.fold.index]) < len(seeds):
+            continue  # the fold is finished when its last member is
+        done = waiting.pop(data.fold.index)
+        results = [done[m] for m in range(len(seeds))]
         fold = data.fold
-        fitted = info.pop("_fitted", None)
-        part = _fold_frame(data, values, by_ticker, universe)
+        fitted = [r[1].pop("_fitted", None) for r in results]
+        values, uncertainty = combine([r[0] for r in results])
+        part = _fold_frame(data, values, by_ticker, universe, uncertainty if len(seeds) > 1 else None)
         parts[fold.index] = part
+        if len(seeds) > 1:
+            member_parts[fold.index] = np.stack([np.asarray(r[0], dtype="float64") for r in results])
         if fold_dir is not None:
-            _save_fold(fold_dir, fold, part, fitted, config, prices, calendar)
+            if len(seeds) > 1 and fitted[0] is not None:
+                fitted = [FittedEnsemble(fitted, seeds)]
+            _save_fold(fold_dir, fold, part, fitted[0], config, prices, calendar)
+        info = results[0][1]
         reports[fold.index] = {"fold": fold.index, **_fold_dates(calendar, fold), **info,
-                               "seconds": round(seconds, 4)}
+                               "seconds": round(sum(r[2] for r in results), 4)}
+        if len(seeds) > 1:
+            reports[fold.index].pop("cached", None)
+            if all(r[1].get("cached", False) for r in results):
+                reports[fold.index]["cached"] = True
+            reports[fold.index]["members"] = [{"member": m, "seed": seeds[m], "seconds": round(r[2], 4), **r[1]}
+                                              for m, r in enumerate(results)]
         if universe:  # pooled: training windows over every ticker, tickers predicted
             reports[fold.index].update(samples_fit=data.n_fit, samples_val=sum(len(p.val) for p in data.pieces),
                                        tickers=sum(1 for p in data.pieces if len(p.test)))
@@ -180,15 +206,25 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
 
             progress({"event": "fold", "folds": len(folds), **reports[fold.index],
                       **hit_rates(part["prediction"].to_numpy(), part["target"].to_numpy())})
-    out = pd.concat([parts[k] for k in sorted(parts)])
+    order = sorted(parts)
+    out = pd.concat([parts[k] for k in order])
+    members = None
+    if len(seeds) > 1:
+        members = pd.DataFrame(np.concatenate([member_parts[k] for k in order], axis=1).T,
+                               columns=pd.RangeIndex(len(seeds), name="member"))
     if universe:
-        out = out.sort_values(["date", "ticker"], kind="stable")
-    return Predictions(out, model, [reports[k] for k in sorted(reports)], timings=clock)
+        out = out.assign(_row=np.arange(len(out))).sort_values(["date", "ticker"], kind="stable")
+        if members is not None:
+            members = members.iloc[out["_row"].to_numpy()].reset_index(drop=True)
+        out = out.drop(columns="_row")
+    if members is not None:
+        members.index = out.index
+    return Predictions(out, model, [reports[k] for k in order], members=members, seeds=seeds, timings=clock)
 
 
 def _timed(results, clock: dict):
-    """``results``' items, adding to ``clock["train"]`` the wall time spent waiting for each fold that
-    was trained rather than read from the cache (folds trained at once are counted once)."""
+    """``results``' items, adding to ``clock["train"]`` the wall time spent waiting for each fold (member)
+    that was trained rather than read from the cache (folds trained at once are counted once)."""
     results = iter(results)
     while True:
         t0 = time.perf_counter()
@@ -196,22 +232,25 @@ def _timed(results, clock: dict):
             item = next(results)
         except StopIteration:
             return
-        if not item[2].get("cached"):
+        if not item[3].get("cached"):
             clock["train"] += time.perf_counter() - t0
         yield item
 
 
-def _fold_frame(data: FoldData, values: np.ndarray, by_ticker: dict[str, _Series], universe: bool) -> pd.DataFrame:
-    """The fold's predictions as rows (date[, ticker], prediction, target, fold)."""
+def _fold_frame(data: FoldData, values: np.ndarray, by_ticker: dict[str, _Series], universe: bool,
+                uncertainty: np.ndarray | None = None) -> pd.DataFrame:
+    """The fold's predictions as rows (date[, ticker], prediction[, uncertainty], target, fold)."""
     dates, tickers, targets = [], [], []
     for p in data.pieces:
         rows = rows_of(p.test)
         dates.append(by_ticker[p.ticker].index[rows])
         targets.append(p.target[rows])
         tickers.append(np.full(len(rows), p.ticker, dtype=object))
-    frame = pd.DataFrame({"prediction": np.asarray(values, dtype="float64"), "target": np.concatenate(targets),
-                          "fold": np.full(len(values), data.fold.index, dtype=np.int64)},
-                         index=pd.DatetimeIndex(np.concatenate(dates), name="date"))
+    columns = {"prediction": np.asarray(values, dtype="float64")}
+    if uncertainty is not None:
+        columns["uncertainty"] = np.asarray(uncertainty, dtype="float64")
+    columns.update(target=np.concatenate(targets), fold=np.full(len(values), data.fold.index, dtype=np.int64))
+    frame = pd.DataFrame(columns, index=pd.DatetimeIndex(np.concatenate(dates), name="date"))
     if universe:
         frame.insert(0, "ticker", np.concatenate(tickers).astype(str))
     return frame
@@ -231,63 +270,98 @@ def _save_fold(folder: Path, fold: Fold, part: pd.DataFrame, fitted: Any, config
                    calendar[(fold.val or fold.fit).stop - 1])
 
 
+@dataclass
+class _Job:
+    """One network to train: a fold's rows and the member's one-seed config (seed + member)."""
+
+    data: FoldData
+    member: int
+    config: Config
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.data.fold.index, self.member
+
+
 def _fold_results(datas: list[FoldData], config: Config, model: str, progress: Progress | None, cache: Any):
-    """Yield ``(data, predictions, info, seconds)`` for every fold: from the cache, or trained."""
+    """Yield ``(data, member, predictions, info, seconds)`` for every fold and seed-ensemble member: from
+    the cache, or trained. Members are independent jobs, trained the way folds are (threads, processes)."""
     forecaster = FORECASTERS[model]
     engine = resolve_engine(config, model)
-    jobs = resolve_jobs(config, engine, len(datas)) if model == "lstm" else 1
+    ensemble = n_members(config, model) > 1
+    jobs_list = [_Job(data, m, member_config(config, m)) for m in range(n_members(config, model)) for data in datas]
+    jobs = resolve_jobs(config, engine, len(jobs_list)) if model == "lstm" else 1
     threaded = engine == "native" and jobs > 1  # the C kernel releases the GIL: folds in threads
     parallel = model == "lstm" and jobs > 1 and not threaded
     fused = model == "lstm" and not parallel and engine == "fused"
-    keys: dict[int, str] = {}
-    hits: dict[int, tuple] = {}
+    keys: dict[tuple[int, int], str] = {}
+    hits: dict[tuple[int, int], tuple] = {}
     if cache is not None and model == "lstm":
         threads = 1 if parallel else (config.threads or cache.torch_threads())
-        settings = {**config.to_dict(), "engine": engine}
+        kernel = None
         if engine == "native":
             from .native import kernel_id
 
-            settings["kernel"] = kernel_id()
-        for data in datas:
-            keys[data.fold.index] = cache.key(settings, model, threads, data)
-            hit = cache.get(keys[data.fold.index])
+            kernel = kernel_id()
+        for job in jobs_list:  # each member under its own seed: a one-seed run with that seed shares it
+            settings = {**job.config.to_dict(), "engine": engine}
+            if kernel is not None:
+                settings["kernel"] = kernel
+            keys[job.key] = cache.key(settings, model, threads, job.data)
+            hit = cache.get(keys[job.key])
             if hit is not None:
-                hits[data.fold.index] = hit
-    if fused and len(hits) < len(datas):
-        hits = {}  # fused groups are fixed by fold number: retrain them all rather than regroup
-    for data in datas:
-        if data.fold.index in hits:
-            values, info = hits[data.fold.index]
-            yield data, values, {**info, "cached": True}, 0.0
-    todo = [data for data in datas if data.fold.index not in hits]
+                hits[job.key] = hit
+    if fused:
+        for m in range(n_members(config, model)):  # fused groups are fixed by fold number, member by member:
+            member_keys = [(d.fold.index, m) for d in datas]  # retrain a member's folds rather than regroup
+            if any(k not in hits for k in member_keys):
+                for k in member_keys:
+                    hits.pop(k, None)
+    for job in jobs_list:
+        if job.key in hits:
+            values, info = hits[job.key]
+            yield job.data, job.member, values, {**info, "cached": True}, 0.0
+    todo = [job for job in jobs_list if job.key not in hits]
     if not todo:
         return
 
-    def done(data: FoldData, values, info):
-        if data.fold.index in keys:
-            cache.put(keys[data.fold.index], values, {k: v for k, v in info.items() if not k.startswith("_")})
+    def done(job: _Job, values, info):
+        if job.key in keys:
+            cache.put(keys[job.key], values, {k: v for k, v in info.items() if not k.startswith("_")})
         return values, info
 
     if parallel:
-        for data, values, info, seconds in _parallel(todo, config, jobs):
-            yield (data, *done(data, values, info), seconds)
+        for job, values, info, seconds in _parallel(todo, jobs):
+            yield (job.data, job.member, *done(job, values, info), seconds)
         return
     state = forecaster.setup(config) if hasattr(forecaster, "setup") else None
     if threaded:
-        for data, values, info, seconds in _threaded(todo, config, jobs, state, progress):
-            yield (data, *done(data, values, info), seconds)
+        for job, values, info, seconds in _threaded(todo, jobs, state, progress, ensemble):
+            yield (job.data, job.member, *done(job, values, info), seconds)
         return
     if fused:
-        # groups of folds trained at once; then one result per fold as it is predicted
-        t0 = time.perf_counter()
-        for data, (values, info, share) in zip(todo, LSTM.fit_predict_all(todo, config, state, progress)):
-            yield (data, *done(data, values, info), share + time.perf_counter() - t0)
+        # groups of folds trained at once, one member at a time; then one result per fold as it is predicted
+        for m in sorted({job.member for job in todo}):
+            mine = [job for job in todo if job.member == m]
             t0 = time.perf_counter()
+            results = LSTM.fit_predict_all([job.data for job in mine], mine[0].config, state,
+                                           _member_progress(progress, m, ensemble))
+            for job, (values, info, share) in zip(mine, results):
+                yield (job.data, m, *done(job, values, info), share + time.perf_counter() - t0)
+                t0 = time.perf_counter()
         return
-    for data in todo:
+    for job in todo:
         t0 = time.perf_counter()
-        values, info = forecaster.fit_predict(data, config, state, progress)
-        yield (data, *done(data, values, info), time.perf_counter() - t0)
+        values, info = forecaster.fit_predict(job.data, job.config, state,
+                                              _member_progress(progress, job.member, ensemble))
+        yield (job.data, job.member, *done(job, values, info), time.perf_counter() - t0)
+
+
+def _member_progress(progress: Progress | None, member: int, ensemble: bool) -> Progress | None:
+    """``progress`` with the member's number added to each event (for a seed ensemble)."""
+    if progress is None or not ensemble:
+        return progress
+    return lambda event: progress({**event, "member": member})
 
 
 def resolve_jobs(config: Config, engine: str, folds: int | None = None) -> int:
@@ -303,22 +377,23 @@ def resolve_jobs(config: Config, engine: str, folds: int | None = None) -> int:
 
 
 def _worker_fold(data: FoldData, config: Config):
-    """One fold in a worker process (one torch thread, so workers don't fight over cores)."""
+    """One fold (one member) in a worker process (one torch thread, so workers don't fight over cores)."""
     t0 = time.perf_counter()
     state = LSTM.setup(config.replace(threads=1))
     values, info = LSTM.fit_predict(data, config, state, None)
     return values, info, time.perf_counter() - t0
 
 
-def _parallel(datas: list[FoldData], config: Config, jobs: int):
-    """Train folds in ``jobs`` processes, largest first; yield results as they finish."""
+def _parallel(jobs_list: list[_Job], jobs: int):
+    """Train (fold, member) jobs in ``jobs`` processes, largest first; yield results as they finish."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
     try:
-        futures = {pool.submit(_worker_fold, data, config): data for data in sorted(datas, key=lambda d: -d.n_fit)}
+        futures = {pool.submit(_worker_fold, job.data, job.config): job
+                   for job in sorted(jobs_list, key=lambda j: -j.data.n_fit)}
         for future in as_completed(futures):
             values, info, seconds = future.result()
             yield futures[future], values, info, seconds
@@ -326,23 +401,24 @@ def _parallel(datas: list[FoldData], config: Config, jobs: int):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _threaded(datas: list[FoldData], config: Config, jobs: int, state: Any, progress: Progress | None):
-    """Train folds in ``jobs`` threads (native engine), largest first; yield results as they finish.
+def _threaded(jobs_list: list[_Job], jobs: int, state: Any, progress: Progress | None, ensemble: bool):
+    """Train (fold, member) jobs in ``jobs`` threads (native engine), largest first; yield results as they
+    finish.
 
-    Each fold's training is one single-threaded C call that releases the GIL, so threads run folds in
-    parallel without new processes; a fold's result does not depend on which thread trained it.
+    Each job's training is one single-threaded C call that releases the GIL, so threads run folds and
+    members in parallel without new processes; a job's result does not depend on which thread trained it.
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    def one(data: FoldData):
+    def one(job: _Job):
         t0 = time.perf_counter()
-        values, info = LSTM.fit_predict(data, config, state, progress)
+        values, info = LSTM.fit_predict(job.data, job.config, state, _member_progress(progress, job.member, ensemble))
         return values, info, time.perf_counter() - t0
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lstmtrade-fold")
     finished = False
     try:
-        futures = {pool.submit(one, data): data for data in sorted(datas, key=lambda d: -d.n_fit)}
+        futures = {pool.submit(one, job): job for job in sorted(jobs_list, key=lambda j: -j.data.n_fit)}
         for future in as_completed(futures):
             values, info, seconds = future.result()
             yield futures[future], values, info, seconds
