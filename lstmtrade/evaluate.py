@@ -75,9 +75,14 @@ def breakeven_bps(strategy, benchmark, commission: float, cash: float) -> float 
 
 
 def significance(returns: pd.Series, trial_sharpes: list[float]) -> dict:
-    """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes."""
+    """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes.
+
+    A trial whose Sharpe is undefined (it never traded: NaN or None) still counts as tried; the spread is
+    taken over the defined Sharpes.
+    """
     n_trials = max(1, len(trial_sharpes))
-    variance = float(np.var(trial_sharpes, ddof=1)) if len(trial_sharpes) >= 2 else None
+    defined = [s for s in trial_sharpes if s is not None and np.isfinite(s)]
+    variance = float(np.var(defined, ddof=1)) if len(defined) >= 2 else None
     return {"psr": stats.probabilistic_sharpe_ratio(returns, 0.0),
             "dsr": stats.deflated_sharpe_ratio(returns, n_trials, variance),
             "trials": n_trials}
