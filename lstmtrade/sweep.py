@@ -109,21 +109,26 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def plan_tasks(plan: SweepPlan, todo: list[Trial], workers: int, cache: str | None) -> list[Task]:
-    """Group unfinished trials by training key; each trial gets its torch threads (1 unless ``threads``) and
-    its fold jobs (the cores left per worker, with the native engine whose folds train in threads)."""
+def plan_tasks(plan: SweepPlan, todo: list[Trial], cache: str | None, jobs: int,
+               backend: str) -> tuple[list[Task], int]:
+    """Unfinished trials grouped by training key, and how many groups run at once.
+
+    Each trial trains with its torch threads (1 unless ``threads`` is set) and, with the native engine
+    (whose folds train in threads), as many folds at once as there are cores per worker.
+    """
     from .forecast import resolve_engine
 
     groups: dict[str, list[tuple[str, Config]]] = {}
     for trial in todo:
         config = plan.trial_config(trial)
         groups.setdefault(training_key(config), []).append((trial.id, config))
+    workers = resolve_workers(jobs, backend, len(groups) or 1)
     tasks = []
     for members in groups.values():
         engine = resolve_engine(members[0][1])
-        jobs = max(1, _cores() // workers) if engine == "native" else 1
-        tasks.append(Task([(i, c.replace(jobs=jobs, threads=c.threads or 1)) for i, c in members], cache))
-    return tasks
+        folds_at_once = max(1, _cores() // workers) if engine == "native" else 1
+        tasks.append(Task([(i, c.replace(jobs=folds_at_once, threads=c.threads or 1)) for i, c in members], cache))
+    return tasks, workers
 
 
 def resolve_workers(jobs: int, backend: str, tasks: int) -> int:
@@ -207,7 +212,10 @@ def _execute_ray(tasks: list[Task], prices: Any, workers: int, address: str | No
         raise ConfigError('--backend ray needs Ray: pip install "lstmtrade[ray]"') from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except ConnectionError as exc:  # no cluster there, or one that wants a token (RAY_AUTH_MODE=token)
+            raise ConfigError(f"--address {address}: {str(exc).splitlines()[0]}") from None
     remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
     prices_ref = ray.put(prices)  # into the object store once, shared by every task
     queue, pending = list(tasks), []
@@ -294,14 +302,14 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     emit = progress or (lambda event: None)
     todo = [t for t in plan.trials if not (folder / "trials" / t.id / "metrics.json").exists()]
     cache = str((Path(out) / ".cache" / "folds").resolve())
-    workers = resolve_workers(jobs, backend, len({training_key(plan.trial_config(t)) for t in todo}) or 1)
-    tasks = plan_tasks(plan, todo, workers, cache)
+    tasks, workers = plan_tasks(plan, todo, cache, jobs, backend)
     emit({"event": "sweep", "folder": folder, "plan": plan, "prices": prices, "todo": len(todo),
           "backend": backend, "workers": workers, "trainings": len(tasks)})
     done = len(plan.trials) - len(todo)
     started = time.perf_counter()
+    runs = execute(tasks, prices, backend, workers, address)
     try:
-        for outcomes in execute(tasks, prices, backend, workers, address):
+        for outcomes in runs:
             for outcome in outcomes:
                 sharpe = _write_trial(folder, plan, outcome, prices, Path(out), reports == "all")
                 done += 1
@@ -310,6 +318,8 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
                       "todo": len(todo), "elapsed": time.perf_counter() - started})
     except KeyboardInterrupt:
         raise SweepInterrupted(folder, done, len(plan.trials)) from None
+    finally:
+        runs.close()  # stops the workers at once if anything above went wrong
     emit({"event": "stage", "name": "statistics"})
     from .sweep_summary import summarise
 

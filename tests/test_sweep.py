@@ -168,8 +168,13 @@ def _numbers(result) -> pd.DataFrame:
     return result.trials.drop(columns=["seconds", "report"])
 
 
-def test_interrupted_sweep_resumes_to_the_same_result(small, tmp_path):
-    whole = run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path / "a", **FAST)
+@pytest.fixture(scope="module")
+def whole(small, tmp_path_factory):
+    """The 4-trial sweep of ``small``, uninterrupted, in this process."""
+    return run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path_factory.mktemp("whole"), **FAST)
+
+
+def test_interrupted_sweep_resumes_to_the_same_result(small, whole, tmp_path):
     seen = []
 
     def stop_after_two(event):
@@ -198,17 +203,21 @@ def test_interrupted_sweep_resumes_to_the_same_result(small, tmp_path):
         run_sweep(resume=folder, prices=other)
 
 
-def test_worker_processes_and_ray_give_the_same_trials_and_numbers(small, tmp_path):
-    here = run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path / "here", **FAST)
-    pool = run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path / "pool", **{**FAST, "jobs": 2})
-    assert pool.summary["run"] == {"backend": "local", "workers": 2}
-    pd.testing.assert_frame_equal(_numbers(pool), _numbers(here))
-    pytest.importorskip("ray")
-    ray = run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path / "ray", backend="ray", **FAST)
-    assert ray.summary["run"]["backend"] == "ray"
-    pd.testing.assert_frame_equal(_numbers(ray), _numbers(here))
+def test_worker_processes_give_the_same_trials_and_numbers(small, whole, tmp_path):
+    pool = run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path, **{**FAST, "jobs": 2})
+    assert pool.summary["run"] == {"backend": "local", "workers": 2} and whole.summary["run"]["workers"] == 1
+    pd.testing.assert_frame_equal(_numbers(pool), _numbers(whole))
     for key in ("pbo", "spa_pvalue_vs_zero", "spa_pvalue_vs_benchmark", "mcs", "best", "verdict"):
-        assert ray.summary[key] == here.summary[key] == pool.summary[key], key
+        assert pool.summary[key] == whole.summary[key], key
+
+
+def test_ray_gives_the_same_trials_and_numbers(small, whole, tmp_path):
+    pytest.importorskip("ray")
+    ray = run_sweep(LINEAR, grid=GRID, prices=small, out=tmp_path, backend="ray", **FAST)
+    assert ray.summary["run"]["backend"] == "ray"
+    pd.testing.assert_frame_equal(_numbers(ray), _numbers(whole))
+    for key in ("pbo", "spa_pvalue_vs_zero", "spa_pvalue_vs_benchmark", "mcs", "best", "verdict"):
+        assert ray.summary[key] == whole.summary[key], key
 
 
 def test_lstm_trials_train_once_per_walk_forward_and_reuse_the_fold_cache(prices, tmp_path):
