@@ -149,9 +149,11 @@ def _svg(fig) -> str:
     return svg(fig)
 
 
-def _fmt(value: Any, column: str) -> str:
+def _fmt(value: Any, column: str, raw: bool = False) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
+    if raw:  # a swept setting: as given (0.0005, not 0.00)
+        return html.escape(f"{value:g}" if isinstance(value, float) else str(value))
     if isinstance(value, bool):
         return "yes" if value else ""
     if column in ("total_return", "max_drawdown"):
@@ -163,14 +165,14 @@ def _fmt(value: Any, column: str) -> str:
     return html.escape(str(value))
 
 
-def _table(frame, best: str) -> str:
+def _table(frame, best: str, names: list[str]) -> str:
     columns = [c for c in frame.columns if c not in ("report", "folds", "folds_cached", "seconds", "days", "mcs_pvalue")]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     rows = []
     for _, row in frame.iterrows():
         cells = []
         for c in columns:
-            text = _fmt(row[c], c)
+            text = _fmt(row[c], c, raw=c in names)
             if c == "id" and row.get("report"):
                 text = f'<a href="{html.escape(row["report"])}">{text}</a>'
             cells.append(f"<td>{text}</td>")
@@ -206,19 +208,19 @@ def _pbo_charts(pbo) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig, ax = plt.subplots(figsize=(4.6, 3.8))
     edges = np.histogram_bin_edges(pbo.logits, bins=30)
     counts, edges = np.histogram(pbo.logits, bins=edges)
     centres = (edges[:-1] + edges[1:]) / 2
     ax.bar(centres, counts / counts.sum(), width=np.diff(edges),
            color=["#d62728" if c <= 0 else "#4c72b0" for c in centres])
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("logit of the in-sample best's out-of-sample rank (< 0: below the median)")
-    ax.set_ylabel("share of splits")
+    ax.set_xlabel("logit of its out-of-sample rank (< 0: below the median)", fontsize=9)
+    ax.set_ylabel("share of splits", fontsize=9)
     ax.set_title(f"Does the in-sample best stay on top? PBO = {pbo.pbo:.2f}", fontsize=10)
     hist = _svg(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig, ax = plt.subplots(figsize=(4.6, 3.8))
     scale = np.sqrt(252)
     x, y = pbo.is_sharpe * scale, pbo.oos_sharpe * scale
     ax.scatter(x, y, s=3, alpha=0.25, color="#4c72b0")
@@ -228,8 +230,8 @@ def _pbo_charts(pbo) -> str:
                 label=f"OOS = {pbo.intercept * scale:.2f} + {pbo.slope:.2f} x IS")
         ax.legend(loc="upper left", fontsize=8)
     ax.axhline(0, color="#888", linewidth=0.6)
-    ax.set_xlabel("in-sample Sharpe of the in-sample best (annualised)")
-    ax.set_ylabel("its out-of-sample Sharpe")
+    ax.set_xlabel("in-sample Sharpe of the in-sample best (annualised)", fontsize=9)
+    ax.set_ylabel("its out-of-sample Sharpe", fontsize=9)
     ax.set_title(f"Does in-sample Sharpe carry over? P(OOS loss) = {pbo.prob_oos_loss:.2f}", fontsize=10)
     return hist + _svg(fig)
 
@@ -362,7 +364,7 @@ forecasts; DM p: Diebold-Mariano test against the zero forecast; DSR: deflated S
 {s['n_trials_counted']} trials; in_mcs: in the Model Confidence Set; origin: trained, read from the fold
 cache, or re-used the predictions of a trial with the same training settings. The best trial (highest
 Sharpe) is highlighted; an id links to its full report where one was written.</p>
-{_table(table, best)}
+{_table(table, best, list(grid))}
 </body></html>
 """
     write_text(path, page)
