@@ -6,10 +6,11 @@
 
 A sweep is planned once (:func:`lstmtrade.sweep_plan.make_plan`): every trial gets an id and its settings.
 Trials that differ only in settings that cannot change a fold's predictions (strategy, its params,
-threshold, costs: :data:`lstmtrade.cache.NOT_TRAINING`) share one walk-forward: the first trains (its folds come from the fold cache under ``OUT/.cache`` when an earlier
-run trained them), the others re-use its predictions and only re-run the backtest. Training goes through
-:func:`lstmtrade.forecast.walk_forward_predict` and every backtest through :func:`lstmtrade.pipeline.rebacktest`,
-the code paths of ``lstmtrade backtest``.
+threshold, costs: :data:`lstmtrade.cache.NOT_TRAINING`) share one walk-forward: the first trains (its
+folds come from the fold cache under ``OUT/.cache`` when an earlier run trained them), the others re-use
+its predictions and only re-run the backtest. Training goes through
+:func:`lstmtrade.forecast.walk_forward_predict` and every backtest through
+:func:`lstmtrade.pipeline.rebacktest`, the code paths of ``lstmtrade backtest``.
 
 Each finished trial is written at once to ``OUT/sweep-<time>/trials/<id>/`` (an ordinary run folder:
 config.toml, predictions.csv, returns.csv, positions.csv, trades.csv, metrics.json last) and recorded in
@@ -59,7 +60,7 @@ class SweepInterrupted(Interrupted):
 class Task:
     """Trials sharing one walk-forward: the first trains (or reads the fold cache), the rest re-use it."""
 
-    trials: list[tuple[str, Config]]  # (trial id, full config), jobs set for the worker
+    trials: list[tuple[str, Config]]  # (trial id, full config with the worker's jobs and threads)
     cache: str | None  # fold cache folder (absolute), or None for no cache
 
 
