@@ -39,6 +39,8 @@ _EXPORTS = {
     "run": "lstmtrade.pipeline",
     "rebacktest": "lstmtrade.pipeline",
     "RunResult": "lstmtrade.pipeline",
+    "run_sweep": "lstmtrade.sweep",
+    "SweepResult": "lstmtrade.sweep",
     "LstmtradeError": "lstmtrade.errors",
     "DataError": "lstmtrade.errors",
     "ConfigError": "lstmtrade.errors",

@@ -235,6 +235,85 @@ def strategies(folder: str) -> None:
         click.echo(f"  could not load {problem}")
 
 
+_SWEEP_DEFAULTS = {"seeds": 1, "random": 0, "reports": "best", "jobs": 0, "backend": "local", "address": None,
+                   "blocks": 16, "reps": 1000, "block_size": 10, "mcs_size": 0.1}
+
+
+@cli.command()
+@config_options(skip=("jobs",))
+@common_options
+@click.option("--grid", "grid_pairs", multiple=True, metavar="NAME=V1,V2",
+              help="A setting (lookback=20,40,60) or strategy param (band=0,0.001) and the values to try; "
+                   "repeatable: trials are every combination. Features: features=logret,logret+vol20.")
+@click.option("--seeds", type=int, default=None, metavar="N",
+              help="Run each configuration with N seeds (--seed, --seed+1, ...), each a separate trial "
+                   "(seed is a column of trials.csv). [default: 1]")
+@click.option("--random", "random_n", type=int, default=None, metavar="N",
+              help="Sample N configurations from the grid at random (seeded by --seed) instead of all.")
+@click.option("--reports", type=click.Choice(["best", "all", "none"]), default=None,
+              help="Full HTML reports (tearsheet and comparison) for the in-sample best trial, every trial, "
+                   "or none. [default: best]")
+@click.option("--jobs", type=int, default=None, metavar="N",
+              help="Trials at once: local worker processes (0: one per core); with Ray, tasks in flight (0: as "
+                   "many as Ray schedules). Each trial uses one torch thread unless --threads is given. [default: 0]")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default=None,
+              help='Where trials run: local processes, or Ray tasks (pip install "lstmtrade[ray]"). [default: local]')
+@click.option("--address", default=None, metavar="ADDR",
+              help="Ray cluster to join: auto, or host:port. [default: start Ray on this machine]")
+@click.option("--blocks", type=int, default=None, metavar="S",
+              help="PBO: number of CSCV blocks (even). [default: 16]")
+@click.option("--reps", type=int, default=None, metavar="N",
+              help="Bootstrap replications for SPA, Reality Check and MCS. [default: 1000]")
+@click.option("--block-size", type=int, default=None, metavar="N",
+              help="Mean block length in days of their stationary bootstrap. [default: 10]")
+@click.option("--mcs-size", type=float, default=None, metavar="X",
+              help="Level of the Model Confidence Set (0.1: a 90 %% set). [default: 0.1]")
+@click.option("--resume", type=click.Path(file_okay=False),
+              help="Finish an interrupted sweep folder with its own plan; finished trials are skipped.")
+def sweep(config_file, param_pairs, out, quiet, verbose, grid_pairs, resume, **options) -> None:
+    """Run a grid of settings, every trial counted, and judge the best with SPA, MCS and PBO.
+
+    Takes every `backtest` option as the base settings, plus a search space: e.g.
+    `lstmtrade sweep --grid lookback=20,40,60 --grid hidden=16,32 --seeds 3`, or a [sweep] table in the
+    --config file ([sweep.grid] lookback = [20, 40]; seeds = 3; ...). Each trial is an ordinary run in
+    reports/sweep-<time>/trials/<id>/; trials that differ only in strategy, threshold or costs re-use
+    one walk-forward's predictions; trials run without the baseline forecasters unless --baselines is
+    given. Writes sweep.html, trials.csv and sweep.json. Ctrl-C stops; continue with
+    `lstmtrade sweep --resume FOLDER`.
+    """
+    from .sweep import run_sweep
+    from .sweep_plan import parse_grid, read_sweep_table
+    from .sweep_report import SweepConsole
+
+    names = {"seeds": "seeds", "random_n": "random", "reports": "reports", "jobs": "jobs", "backend": "backend",
+             "address": "address", "blocks": "blocks", "reps": "reps", "block_size": "block_size",
+             "mcs_size": "mcs_size"}
+    given = {names[k]: options.pop(k) for k in names}
+    given = {k: v for k, v in given.items() if v is not None}
+    console = SweepConsole(quiet=quiet, verbose=verbose)
+    if resume:
+        allowed = {"jobs", "backend", "address", "reports"}
+        extra = [k for k in given if k not in allowed] + [k for k, v in options.items() if v is not None]
+        if extra or grid_pairs or param_pairs or config_file:
+            raise click.UsageError("--resume takes the sweep's settings from its plan.json; only --jobs, "
+                                   "--backend, --address and --reports may be given with it")
+        runs = {**_SWEEP_DEFAULTS, "reports": None, **given}
+        result = run_sweep(resume=resume, progress=console, reports=runs["reports"], jobs=runs["jobs"],
+                           backend=runs["backend"], address=runs["address"])
+    else:
+        table = read_sweep_table(config_file) if config_file else {}
+        runs = {**_SWEEP_DEFAULTS, **{k: v for k, v in table.items() if k != "grid"}, **given}
+        grid = {**table.get("grid", {}), **parse_grid(grid_pairs)}
+        config = build_config(config_file, param_pairs, options)
+        if options.get("baselines") is None and "baselines" not in (load_toml(config_file) if config_file else {}):
+            config = config.replace(baselines=False)  # the sweep compares trials itself; --baselines to add them
+        result = run_sweep(config, grid=grid, seeds=runs["seeds"], random=runs["random"], out=out,
+                           reports=runs["reports"], jobs=runs["jobs"], backend=runs["backend"],
+                           address=runs["address"], blocks=runs["blocks"], reps=runs["reps"],
+                           block_size=runs["block_size"], mcs_size=runs["mcs_size"], progress=console)
+    console.summary(result)
+
+
 from .cli_signal import data_group, signal_cmd, train  # noqa: E402  (light: heavy imports are inside)
 
 cli.add_command(train)

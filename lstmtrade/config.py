@@ -246,6 +246,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    raw.pop("sweep", None)  # the [sweep] table is read by `lstmtrade sweep` (lstmtrade.sweep_plan.read_sweep_table)
     settings = {key.replace("-", "_"): value for key, value in raw.items()}
     check_keys(list(settings), f"config file {path}")
     return coerce(settings)

@@ -83,9 +83,12 @@ def significance(returns: pd.Series, trial_sharpes: list[float]) -> dict:
     """PSR against zero, and DSR deflated by the number of trials and the spread of their Sharpes.
 
     Both work on per-bar Sharpe ratios and the number of bars, so they need no periods per year: the same
-    returns give the same PSR whatever the bar size is called (``trial_sharpes`` are per bar too)."""
+    returns give the same PSR whatever the bar size is called (``trial_sharpes`` are per bar too). A trial
+    whose Sharpe is undefined (it never traded: NaN or None) still counts as tried; the spread is taken
+    over the defined Sharpes."""
     n_trials = max(1, len(trial_sharpes))
-    variance = float(np.var(trial_sharpes, ddof=1)) if len(trial_sharpes) >= 2 else None
+    defined = [s for s in trial_sharpes if s is not None and np.isfinite(s)]
+    variance = float(np.var(defined, ddof=1)) if len(defined) >= 2 else None
     return {"psr": stats.probabilistic_sharpe_ratio(returns, 0.0),
             "dsr": stats.deflated_sharpe_ratio(returns, n_trials, variance),
             "trials": n_trials}

@@ -281,3 +281,13 @@ def test_verdict_wording():
     na = verdict(nan, nan, nan, 0.45, nan, nan, 1)
     assert na.startswith("No evidence of forecasting skill (DM p = n/a")
     assert "n/a" in na and "1 trial." in na
+
+
+def test_a_trial_that_never_traded_counts_but_does_not_make_dsr_undefined():
+    from lstmtrade.evaluate import significance
+
+    r = pd.Series(np.random.default_rng(0).normal(0.001, 0.01, 1000))
+    with_flat = significance(r, [0.01, 0.02, float("nan"), None])
+    assert with_flat["trials"] == 4 and math.isfinite(with_flat["dsr"])
+    expected = deflated_sharpe_ratio(r, 4, float(np.var([0.01, 0.02], ddof=1)))
+    assert with_flat["dsr"] == pytest.approx(expected)

@@ -1,0 +1,165 @@
+"""Judging a finished sweep from its folder: the trial table, DSR, SPA/RC, MCS, PBO, the verdict and the files.
+
+Everything is read back from the trial folders (``metrics.json``, ``returns.csv``), so an interrupted and
+resumed sweep is judged exactly like an uninterrupted one. The selection statistics need the trials on the
+same days: they use the days every trial traded (trials whose features need a longer warm-up start later).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+SKILL_DSR = 0.95  # a trial is called skilful when its deflated Sharpe ratio exceeds this
+ALPHA = 0.05  # level of the SPA tests in the verdict
+
+
+def refresh_significance(metrics: dict, returns: pd.Series, trial_sharpes: list[float]) -> None:
+    """PSR, DSR and the verdict of one trial's metrics, with ``trial_sharpes`` (per period) as every trial
+    tried on the same data, as an ordinary run counts them."""
+    from .evaluate import significance
+    from .pipeline import _verdict
+
+    metrics["significance"].update(significance(returns, trial_sharpes))
+    metrics["verdict"] = _verdict(metrics)
+
+
+def write_tables(result: Any) -> None:
+    """A trial's CSVs, as in a run folder (``pipeline.write_run_files`` without the HTML reports)."""
+    from .report import atomic_write, write_csv
+
+    folder = result.folder
+    atomic_write(folder / "predictions.csv", result.predictions.to_csv)
+    returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
+    write_csv(folder / "returns.csv", returns.rename_axis("date"))
+    positions = pd.DataFrame({"weight": result.strategy.weights, "equity": result.strategy.equity,
+                              "benchmark_equity": result.benchmark.equity})
+    write_csv(folder / "positions.csv", positions.rename_axis("date"))
+    write_csv(folder / "trades.csv", result.strategy.trades, index=False)
+
+
+def label(value: Any) -> Any:
+    """A grid value as a table cell: features as logret+vol20, None as none, numbers and text as they are."""
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    if value is None:
+        return "none"
+    return value
+
+
+def summarise(folder: Path, plan: Any, prices: Any, root: Path, reports: str, emit: Callable[[dict], None],
+              run: dict) -> tuple[pd.DataFrame, dict]:
+    """Read every trial, compute the selection statistics, write trials.csv, the reports, sweep.html and
+    (last) sweep.json. Returns the trial table and the summary."""
+    from . import selection
+    from .ledger import trials as ledger_trials
+    from .report import write_csv, write_json
+    from .evaluate import significance
+
+    metrics, strat, bench = {}, {}, {}
+    for trial in plan.trials:
+        tdir = folder / "trials" / trial.id
+        metrics[trial.id] = json.loads((tdir / "metrics.json").read_text(encoding="utf-8"))
+        frame = pd.read_csv(tdir / "returns.csv", index_col="date", parse_dates=True)
+        strat[trial.id], bench[trial.id] = frame["strategy"], frame["benchmark"]
+    ids = [t.id for t in plan.trials]
+    counted = [t["sharpe"] for t in ledger_trials(root, prices.sha256)]  # this sweep and earlier runs
+    n_counted = len(counted)
+    dsr = {i: significance(strat[i], counted)["dsr"] for i in ids}
+
+    matrix = pd.DataFrame(strat).dropna()  # the days every trial traded
+    days = len(matrix)
+    benchmark = bench[ids[0]].reindex(matrix.index).fillna(0.0).to_numpy()
+    stats = plan.stats
+    boot = {"reps": stats["reps"], "block_size": stats["block_size"], "seed": stats["seed"]}
+    emit({"event": "stage", "name": "SPA, Reality Check and Model Confidence Set"})
+    vs_bench = selection.reality_check(benchmark, matrix.to_numpy(), **boot)
+    vs_zero = selection.reality_check(np.zeros(days), matrix.to_numpy(), **boot)
+    in_mcs, mcs_p = selection.model_confidence_set(matrix.to_numpy(), size=stats["mcs_size"], **boot)
+    pbo = None
+    if days >= 2 * stats["blocks"]:
+        emit({"event": "stage", "name": f"PBO ({stats['blocks']} blocks)"})
+        pbo = selection.probability_of_backtest_overfitting(matrix.to_numpy(), blocks=stats["blocks"])
+
+    rows = []
+    for k, trial in enumerate(plan.trials):
+        m = metrics[trial.id]
+        s, f, info = m["strategy"], m["forecast"], m.get("sweep", {})
+        rows.append({"id": trial.id, **{name: label(trial.params[name]) for name in plan.grid},
+                     "seed": trial.seed, "origin": info.get("origin"), "sharpe": s["sharpe"],
+                     "total_return": s["total_return"], "max_drawdown": s["max_drawdown"],
+                     "hit_rate": f.get("hit_rate"), "ic": f.get("ic"), "dm_pvalue": f.get("dm_pvalue"),
+                     "dsr": dsr[trial.id], "in_mcs": bool(in_mcs[k]), "mcs_pvalue": float(mcs_p[k]),
+                     "skilful": bool(dsr[trial.id] > SKILL_DSR), "trades": s.get("trades"),
+                     "days": m["backtest"]["days"], "folds": info.get("folds"),
+                     "folds_cached": info.get("folds_cached"), "seconds": info.get("seconds")})
+    table = pd.DataFrame(rows)
+    best_row = table.loc[table["sharpe"].idxmax()]
+    best = next(t for t in plan.trials if t.id == best_row["id"])
+
+    from .selection import verdict
+
+    line = verdict(len(ids), n_counted, best.id, best_row["sharpe"], best_row["dsr"], vs_zero["spa"],
+                   vs_bench["spa"], pbo.pbo if pbo else None, int(table["in_mcs"].sum()), ALPHA, SKILL_DSR)
+    origins = table["origin"].value_counts()
+    summary = {
+        "n_trials": len(ids), "n_trials_counted": n_counted,
+        "days": days, "first_day": str(matrix.index[0].date()), "last_day": str(matrix.index[-1].date()),
+        "trained": int(origins.get("trained", 0)), "cached": int(origins.get("cached", 0)),
+        "reused": int(origins.get("reused", 0)),
+        "pbo": pbo.pbo if pbo else None,
+        "pbo_detail": None if pbo is None else {
+            "blocks": pbo.blocks, "splits": pbo.splits, "slope": pbo.slope, "intercept": pbo.intercept,
+            "prob_oos_loss": pbo.prob_oos_loss, "logit_median": float(np.median(pbo.logits))},
+        "spa_pvalue_vs_benchmark": vs_bench["spa"], "spa_pvalue_vs_zero": vs_zero["spa"],
+        "rc_pvalue_vs_benchmark": vs_bench["rc"], "rc_pvalue_vs_zero": vs_zero["rc"],
+        "mcs": table.loc[table["in_mcs"], "id"].tolist(), "mcs_size": stats["mcs_size"],
+        "skilful": table.loc[table["skilful"], "id"].tolist(),
+        "best": {"id": best.id, "params": best.params, "seed": best.seed,
+                 "metrics": {k: best_row[k] for k in ("sharpe", "total_return", "max_drawdown", "hit_rate",
+                                                      "ic", "dsr", "in_mcs")}},
+        "verdict": line,
+        "grid": plan.grid, "seeds": plan.seeds, "random": plan.random, "stats": stats,
+        "data": {"source": prices.source, "name": prices.name, "sha256": prices.sha256},
+        "run": run,
+    }
+    _update_trials(folder, plan, metrics, strat, counted)
+    write_csv(folder / "trials.csv", table, index=False)
+    if reports == "best":
+        emit({"event": "stage", "name": f"report of the best trial {best.id}"})
+        _full_report(folder / "trials" / best.id, plan.trial_config(best), prices, metrics[best.id])
+    table["report"] = [f"trials/{i}/tearsheet.html" if (folder / "trials" / i / "tearsheet.html").exists()
+                       else "" for i in ids]
+    from .sweep_report import write_sweep_page
+
+    emit({"event": "stage", "name": "sweep.html"})
+    curves = matrix.assign(**{"buy and hold": benchmark})
+    write_sweep_page(folder / "sweep.html", f"{prices.name}: sweep of {len(ids)} trials", summary, table,
+                     curves, pbo)
+    write_json(folder / "sweep.json", summary)  # last: marks a finished sweep
+    return table, summary
+
+
+def _update_trials(folder: Path, plan: Any, metrics: dict, strat: dict, counted: list[float]) -> None:
+    """Each trial's metrics.json with the final count of trials, as its own run would see it now."""
+    from .report import write_json
+
+    for trial in plan.trials:
+        m = metrics[trial.id]
+        if m["significance"].get("trials") != len(counted):
+            refresh_significance(m, strat[trial.id], counted)
+            write_json(folder / "trials" / trial.id / "metrics.json", m)
+
+
+def _full_report(trial_dir: Path, config: Any, prices: Any, metrics: dict) -> None:
+    """The tearsheet and comparison page of a finished trial, from its saved predictions (no retraining)."""
+    from .pipeline import rebacktest, write_run_files
+    from .report import write_json
+
+    result = rebacktest(trial_dir / "predictions.csv", config, prices=prices, write=False)
+    result.folder, result.metrics = trial_dir, metrics
+    write_run_files(result)
+    write_json(trial_dir / "metrics.json", metrics)
