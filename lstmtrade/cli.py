@@ -240,14 +240,15 @@ _SWEEP_DEFAULTS = {"seeds": 1, "random": 0, "reports": "best", "jobs": 0, "backe
 
 
 @cli.command()
-@config_options(skip=("jobs",))
+@config_options(skip=("jobs", "seeds"))
 @common_options
 @click.option("--grid", "grid_pairs", multiple=True, metavar="NAME=V1,V2",
               help="A setting (lookback=20,40,60) or strategy param (band=0,0.001) and the values to try; "
                    "repeatable: trials are every combination. Features: features=logret,logret+vol20.")
 @click.option("--seeds", type=int, default=None, metavar="N",
               help="Run each configuration with N seeds (--seed, --seed+1, ...), each a separate trial "
-                   "(seed is a column of trials.csv). [default: 1]")
+                   "(seed is a column of trials.csv); for a seed ensemble inside every trial, put seeds = N "
+                   "in the --config file. [default: 1]")
 @click.option("--random", "random_n", type=int, default=None, metavar="N",
               help="Sample N configurations from the grid at random (seeded by --seed) instead of all.")
 @click.option("--reports", type=click.Choice(["best", "all", "none"]), default=None,

@@ -263,8 +263,7 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     MCS; ``mcs_size``: the MCS level (0.1: a 90 % set). ``resume`` finishes an interrupted sweep folder with
     its own plan.
     """
-    from .data import load_prices
-    from .pipeline import preflight
+    from .pipeline import is_universe, load_data, preflight
 
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
@@ -277,12 +276,13 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
         if strategy is not None:
             base = base.replace(strategy=_strategy_label(strategy))
         stats = _check_stats(blocks, reps, block_size, mcs_size)
-        plan = make_plan(base, dict(grid or {}), seeds, random, stats)
+        prices = prices if prices is not None else load_data(base)
+        plan = make_plan(base, dict(grid or {}), seeds, random, stats, universe=is_universe(prices))
         reports = reports or "best"
     if reports not in REPORTS:
         raise ConfigError(f"--reports must be one of {', '.join(REPORTS)} (got {reports!r})")
     base = plan.base
-    prices = prices if prices is not None else load_prices(base.data, start=base.start, end=base.end)
+    prices = prices if prices is not None else load_data(base)
     if resume is not None and saved["data"]["sha256"] != prices.sha256:
         raise ConfigError(f"--resume {folder}: the data differ from those the sweep started on "
                           f"({saved['data']['source']})")
@@ -410,7 +410,7 @@ def _write_trial(folder: Path, plan: SweepPlan, outcome: Outcome, prices: Any, r
     result = outcome.result
     result.prices, result.folder = prices, trial_dir
     trial = next(t for t in plan.trials if t.id == outcome.id)
-    cls, params = resolve_strategy(result.config, None)
+    cls, params = resolve_strategy(result.config, None, universe=not hasattr(prices, "frame"))
     found = record(root, prices.sha256, trial_key(result.config.to_dict(), cls.__name__, params),
                    per_period_sharpe(result.strategy.returns), str(trial_dir))
     refresh_significance(result.metrics, result.strategy.returns, [t["sharpe"] for t in found])

@@ -140,8 +140,13 @@ def _typed_grid(grid: Mapping[str, Sequence], base: Config) -> dict[str, list]:
 
 
 def make_plan(base: Config, grid: Mapping[str, Sequence], seeds: int = 1, random: int = 0,
-              stats: dict | None = None) -> SweepPlan:
-    """Every trial of the sweep, checked: each trial's config is valid and its strategy params exist."""
+              stats: dict | None = None, universe: bool = False) -> SweepPlan:
+    """Every trial of the sweep, checked: each trial's config is valid and its strategy params exist.
+    ``universe``: the data hold several tickers (``--strategy auto`` is then TopK, else LongFlat)."""
+    from .pipeline import resolve_strategy, strategy_spec
+
+    if base.strategy == "auto":
+        base = base.replace(strategy=strategy_spec(base, None, universe))
     if seeds < 1:
         raise ConfigError(f"--seeds must be a whole number >= 1 (got {seeds})")
     if random < 0:
@@ -160,9 +165,7 @@ def make_plan(base: Config, grid: Mapping[str, Sequence], seeds: int = 1, random
         raise ConfigError(f"a sweep needs at least 2 trials (this one has {len(trials)}): add --grid values or --seeds")
     plan = SweepPlan(base, typed, seed_values, random, trials, dict(stats or {}))
     for trial in trials:  # every trial's settings and strategy params, before anything runs
-        from .pipeline import resolve_strategy
-
-        resolve_strategy(plan.trial_config(trial), None)
+        resolve_strategy(plan.trial_config(trial), None, universe=universe)
     return plan
 
 

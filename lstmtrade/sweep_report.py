@@ -78,9 +78,10 @@ class SweepConsole:
     def _start(self, event: dict) -> None:
         plan, prices = event["plan"], event["prices"]
         self.plan = plan
-        index = prices.frame.index
+        index = prices.frame.index if hasattr(prices, "frame") else prices.calendar
         base = plan.base
-        self.say(f"data: {prices.source}, {len(prices)} bars {index[0].date()}..{index[-1].date()}")
+        what = f"{len(prices)} bars" if hasattr(prices, "frame") else f"universe of {len(prices.tickers)} tickers"
+        self.say(f"data: {prices.source}, {what} {index[0].date()}..{index[-1].date()}")
         self.say(f"base: model {base.model}, strategy {base.strategy}, commission {base.commission:g} bps"
                  + ("" if base.model != "lstm" else f", epochs {base.epochs}, lookback {base.lookback}, "
                                                     f"hidden {base.hidden}"))
@@ -158,7 +159,7 @@ def _fmt(value: Any, column: str, raw: bool = False) -> str:
         return "yes" if value else ""
     if column in ("total_return", "max_drawdown"):
         return f"{value:.1%}"
-    if column in ("hit_rate", "ic", "dm_pvalue", "mcs_pvalue"):
+    if column in ("hit_rate", "ic", "rank_ic", "rank_ic_tstat", "dm_pvalue", "mcs_pvalue"):
         return f"{value:.3f}"
     if isinstance(value, float):
         return f"{value:.2f}"

@@ -92,6 +92,8 @@ def summarise(folder: Path, plan: Any, prices: Any, root: Path, reports: str, em
                      "seed": trial.seed, "origin": info.get("origin"), "sharpe": s["sharpe"],
                      "total_return": s["total_return"], "max_drawdown": s["max_drawdown"],
                      "hit_rate": f.get("hit_rate"), "ic": f.get("ic"), "dm_pvalue": f.get("dm_pvalue"),
+                     **({"rank_ic": f.get("rank_ic"), "rank_ic_tstat": f.get("rank_ic_tstat")}
+                        if "rank_ic" in f else {}),  # a universe's cross-sectional skill
                      "dsr": dsr[trial.id], "in_mcs": bool(in_mcs[k]), "mcs_pvalue": float(mcs_p[k]),
                      "skilful": bool(dsr[trial.id] > SKILL_DSR), "trades": s.get("trades"),
                      "days": m["backtest"]["days"], "folds": info.get("folds"),

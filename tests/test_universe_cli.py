@@ -104,3 +104,13 @@ def test_benchmark_file_replaces_equal_weight(panel_csv, tmp_path):
     # bought at the second out-of-sample open, then the index's own close-to-close moves
     assert np.allclose(returns["benchmark"].iloc[3:], held.pct_change().iloc[3:], atol=1e-4)
     assert metrics["universe"]["benchmark"] == str(bench)
+
+
+def test_a_sweep_runs_on_a_universe(panel_csv, tmp_path):
+    result = CliRunner().invoke(cli, ["sweep", "--data", str(panel_csv), *SMALL, "--model", "linear",
+                                      "--grid", "k=2,4", "--reports", "none", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("sweep-")]
+    trials = pd.read_csv(folder / "trials.csv")
+    assert list(trials["k"]) == [2, 4] and trials["rank_ic"].notna().all()
+    assert json.loads((folder / "sweep.json").read_text())["n_trials"] == 2
