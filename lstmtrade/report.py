@@ -143,7 +143,7 @@ _BANNER = ('<div style="font:15px/1.5 Arial,sans-serif;padding:10px 16px;margin:
 
 
 def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title: str,
-                    banner: str | None = None, periods: int = 252) -> None:
+                    banner: str | None = None, periods: int = 252, benchmark_name: str = "Buy & Hold") -> None:
     """QuantStats HTML tearsheet of ``strategy`` against the ``benchmark`` returns Series.
 
     ``periods`` (bars a year, the run's one value) goes to QuantStats as ``periods_per_year``, so its Sharpe,
@@ -174,7 +174,7 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
         import quantstats as qs
 
         strategy = strategy.rename("Strategy")
-        benchmark = benchmark.rename("Buy & Hold")
+        benchmark = benchmark.rename(benchmark_name)
 
         def render(tmp: Path) -> None:
             with quantstats_fixes():
