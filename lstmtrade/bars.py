@@ -29,7 +29,6 @@ bars are never invented. Daily bars report no gaps (holidays are not faults).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np

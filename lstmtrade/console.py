@@ -56,20 +56,14 @@ def hit_vs_up(stats: dict) -> str:
     return f"hit rate {_share(stats.get('hit_rate'))} vs {_share(stats.get('up_share'))} up days"
 
 
-class Console:
-    """A progress callback (``console(event)``) that also prints the final summary."""
+class Terminal:
+    """Lines on stderr, and one progress line redrawn in place when stderr is a terminal."""
 
     def __init__(self, quiet: bool = False, verbose: bool = False, stream=None) -> None:
         self.quiet, self.verbose = quiet, verbose
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.folds = 0
-        self.seeds = 1
-        self.done = 0
-        self.started = time.perf_counter()
         self._line = ""
-        self._pending: dict[int, dict] = {}  # finished folds waiting for an earlier one (printed in order)
-        self._next = 0  # the fold whose line comes next
 
     def say(self, text: str = "") -> None:
         if not self.quiet:
@@ -87,6 +81,19 @@ class Console:
         self._clear()
         self._line = text
         click.echo(text, file=self.stream, nl=False)
+
+
+class Console(Terminal):
+    """A progress callback (``console(event)``) that also prints the final summary."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False, stream=None) -> None:
+        super().__init__(quiet, verbose, stream)
+        self.folds = 0
+        self.seeds = 1
+        self.done = 0
+        self.started = time.perf_counter()
+        self._pending: dict[int, dict] = {}  # finished folds waiting for an earlier one (printed in order)
+        self._next = 0  # the fold whose line comes next
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]

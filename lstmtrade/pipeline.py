@@ -535,14 +535,9 @@ def environment(config: Config) -> dict[str, Any]:
             "torch_threads": threads, "platform": platform.platform(), "versions": versions}
 
 
-def write_run_files(result: RunResult) -> None:
+def write_run_tables(result: RunResult) -> None:
+    """A run folder's CSVs: predictions (and a seed ensemble's members), returns, positions, trades."""
     folder = result.folder
-    assert folder is not None
-    if result.predictions.is_universe:
-        from .universe_report import write_universe_files
-
-        write_universe_files(result)
-        return
     atomic_write(folder / "predictions.csv", result.predictions.to_csv)
     if result.predictions.members is not None:
         atomic_write(folder / "members.csv", result.predictions.members_to_csv)
@@ -552,6 +547,17 @@ def write_run_files(result: RunResult) -> None:
                               "benchmark_equity": result.benchmark.equity})
     write_csv(folder / "positions.csv", positions.rename_axis("date"))
     write_csv(folder / "trades.csv", result.strategy.trades, index=False)
+
+
+def write_run_files(result: RunResult) -> None:
+    folder = result.folder
+    assert folder is not None
+    if result.predictions.is_universe:
+        from .universe_report import write_universe_files
+
+        write_universe_files(result)
+        return
+    write_run_tables(result)
     frame = result.predictions.frame
     title = (f"{result.prices.name}: {result.config.model.upper()} walk-forward, {result.strategy.strategy} "
              f"vs buy-and-hold, {stamper(frame.index)(frame.index[0])} to {stamper(frame.index)(frame.index[-1])}")

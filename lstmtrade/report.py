@@ -25,8 +25,9 @@ from .errors import ConfigError
 from .timestamps import csv_date_format
 
 
-def new_run_dir(root: str | Path, name: str) -> Path:
-    """Create a fresh folder ``root/YYYYmmdd-HHMMSS-name`` (suffix -2, -3... if taken)."""
+def new_run_dir(root: str | Path, name: str, prefix: str | None = None) -> Path:
+    """Create a fresh folder ``root/YYYYmmdd-HHMMSS-name``, or ``root/prefix-YYYYmmdd-HHMMSS`` with a
+    ``prefix`` (suffix -2, -3... if taken)."""
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,8 @@ def new_run_dir(root: str | Path, name: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for attempt in range(1, 1000):
-        folder = root / (f"{stamp}-{safe}" if attempt == 1 else f"{stamp}-{safe}-{attempt}")
+        base = f"{prefix}-{stamp}" if prefix else f"{stamp}-{safe}"
+        folder = root / (base if attempt == 1 else f"{base}-{attempt}")
         try:
             folder.mkdir()
             return folder

@@ -376,22 +376,9 @@ def _load_plan(folder: Path) -> tuple[SweepPlan, dict]:
 
 def _new_sweep_dir(root: str | Path) -> Path:
     """A fresh ``root/sweep-YYYYmmdd-HHMMSS`` (suffix -2, -3... if taken)."""
-    root = Path(root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create output folder {root}: {exc.strerror or exc}") from None
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 1000):
-        folder = root / (f"sweep-{stamp}" if attempt == 1 else f"sweep-{stamp}-{attempt}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise ConfigError(f"cannot create sweep folder in {root}: {exc.strerror or exc}") from None
-    raise ConfigError(f"could not find a free sweep folder name in {root}")  # pragma: no cover
+    from .report import new_run_dir
+
+    return new_run_dir(root, "sweep", prefix="sweep")
 
 
 def _write_trial(folder: Path, plan: SweepPlan, outcome: Outcome, prices: Any, root: Path,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import html
 import itertools
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .console import Terminal
 from .sweep_summary import SKILL_DSR, label
 
 
@@ -33,33 +33,13 @@ def _params(params: dict) -> str:
     return " ".join(f"{k}={label(v)}" for k, v in params.items())
 
 
-class SweepConsole:
+class SweepConsole(Terminal):
     """A progress callback for :func:`lstmtrade.sweep.run_sweep` that also prints the final summary."""
 
     def __init__(self, quiet: bool = False, verbose: bool = False, stream=None) -> None:
-        self.quiet, self.verbose = quiet, verbose
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        super().__init__(quiet, verbose, stream)
         self.counts = {"trained": 0, "cached": 0, "reused": 0}
         self.plan: Any = None
-        self._line = ""
-
-    def say(self, text: str = "") -> None:
-        if not self.quiet:
-            self._clear()
-            click.echo(text, file=self.stream)
-
-    def _clear(self) -> None:
-        if self._line and self.tty:
-            click.echo("\r" + " " * len(self._line) + "\r", file=self.stream, nl=False)
-            self._line = ""
-
-    def _bar(self, text: str) -> None:
-        if self.quiet or not self.tty:
-            return
-        self._clear()
-        self._line = text
-        click.echo(text, file=self.stream, nl=False)
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]

@@ -29,16 +29,9 @@ def refresh_significance(metrics: dict, returns: pd.Series, trial_sharpes: list[
 
 def write_tables(result: Any) -> None:
     """A trial's CSVs, as in a run folder (``pipeline.write_run_files`` without the HTML reports)."""
-    from .report import atomic_write, write_csv
+    from .pipeline import write_run_tables
 
-    folder = result.folder
-    atomic_write(folder / "predictions.csv", result.predictions.to_csv)
-    returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
-    write_csv(folder / "returns.csv", returns.rename_axis("date"))
-    positions = pd.DataFrame({"weight": result.strategy.weights, "equity": result.strategy.equity,
-                              "benchmark_equity": result.benchmark.equity})
-    write_csv(folder / "positions.csv", positions.rename_axis("date"))
-    write_csv(folder / "trades.csv", result.strategy.trades, index=False)
+    write_run_tables(result)
 
 
 def label(value: Any) -> Any:
