@@ -40,3 +40,19 @@ def write_exact_csv(frame: pd.DataFrame, path: Any, **kwargs: Any) -> None:
 def read_exact_csv(path: str | Path, float_columns: Iterable[str], **kwargs: Any) -> pd.DataFrame:
     """``pd.read_csv(path, **kwargs)`` with ``float_columns`` (those present) parsed exactly by :func:`exact_float`."""
     return pd.read_csv(path, converters={name: exact_float for name in float_columns}, **kwargs)
+
+
+def exact_numbers(text: pd.Series) -> pd.Series:
+    """Numbers from a column of CSV text, each the float64 its text names (NaN where it names none).
+
+    ``pd.to_numeric`` finds which fields are numbers, but its parser is not correctly rounded on pandas
+    2.2 to 3.0, so the numbers themselves are parsed again by numpy, whose text-to-float conversion is."""
+    import numpy as np
+
+    coarse = pd.to_numeric(text, errors="coerce")
+    ok = coarse.notna().to_numpy()
+    if not ok.any():
+        return coarse.astype("float64")
+    values = coarse.to_numpy(dtype="float64", na_value=np.nan).copy()
+    values[ok] = np.asarray(text.to_numpy(dtype=object)[ok], dtype=str).astype(np.float64)
+    return pd.Series(values, index=text.index)

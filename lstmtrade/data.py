@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .bars import BarSpec, detect_bars
+from .csvio import exact_numbers
 from .errors import DataError
 from .timestamps import BadTimestamp, parse_timestamps, stamp
 
@@ -260,7 +261,7 @@ def _check_daily_times(index: pd.DatetimeIndex, column: pd.Series, label: str, l
 
 
 def _parse_numbers(column: pd.Series, name: str, label: str, line: pd.RangeIndex) -> pd.Series:
-    numbers = pd.to_numeric(column.str.strip(), errors="coerce")
+    numbers = exact_numbers(column.str.strip())
     bad = numbers.isna() & column.notna() & (column.str.strip().str.lower().isin(["nan", "", "null", "none"]) == False)  # noqa: E712
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))

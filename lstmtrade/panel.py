@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .bars import BarSpec, detect_bars
+from .csvio import exact_numbers
 from .data import (COLUMNS, PriceData, _columns, _parse_bound, _read_csv, _read_file, _show_bound, _stem, frame_sha256,
                    row_faults)
 from .errors import DataError
@@ -274,11 +275,11 @@ def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
     dates = _parse_dates(raw[date_col], label, date_format)
     out = pd.DataFrame({"ticker": names, "date": dates})
     for col in COLUMNS:  # to_numeric ignores surrounding spaces
-        out[col] = pd.to_numeric(raw[col], errors="coerce").astype("float64").to_numpy()
+        out[col] = exact_numbers(raw[col]).to_numpy()
     fault = row_faults(out)
     adjusted = "adj close" in raw.columns
     if adjusted:
-        adj = pd.to_numeric(raw["adj close"], errors="coerce").astype("float64").to_numpy()
+        adj = exact_numbers(raw["adj close"]).to_numpy()
         bad = ~(np.isfinite(adj) & (adj > 0))
         fault = np.where((fault == "") & bad, "missing or invalid Adj Close", fault)
         factor = adj / out["close"].to_numpy()

@@ -74,3 +74,20 @@ def test_a_prediction_that_is_not_a_number_is_a_data_error(tmp_path):
     path.write_text("date,prediction,target,fold\n2001-01-02,0.1,0.2,0\n2001-01-03,oops,0.2,0\n")
     with pytest.raises(DataError, match="not a predictions file"):
         Predictions.read_csv(path)
+
+
+def test_prices_are_read_as_the_exact_floats_their_text_names(tmp_path):
+    """pandas 2.2-3.0's CSV float parser is off in the last bits: prices go through exact_numbers."""
+    from lstmtrade.csvio import exact_numbers
+    from lstmtrade.data import load_prices
+
+    texts = ["0.0017327059699897066", "0.0017327059699897068", "0.0017327059699897070", "123.45678901234567"]
+    column = pd.Series([f" {t} " for t in texts] + ["abc", ""])
+    values = exact_numbers(column.str.strip())
+    assert [values.iloc[i] for i in range(4)] == [float(t) for t in texts] and values.iloc[4:].isna().all()
+    dates = pd.bdate_range("2020-01-01", periods=len(texts))
+    lines = ["Date,Open,High,Low,Close,Volume"] + [f"{d.date()},{t},{t},{t},{t},100" for d, t in zip(dates, texts)]
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n")
+    close = load_prices(path).frame["close"].to_numpy()
+    assert close.tolist() == [float(t) for t in texts]
