@@ -27,6 +27,12 @@ def _load_data(data: str | None, ticker: str | None, start: str | None = None, e
         return load_ticker(ticker, start=start, end=end, refresh=refresh)
     if data is None and default is None:
         raise ConfigError("give the data to signal on: --data FILE (or sample:TICKER) or --ticker SYMBOL")
+    from .panel import is_universe
+
+    source = data if data is not None else default
+    if is_universe(source):
+        raise ConfigError(f"--data {source} holds several tickers: train and signal work on one ticker's "
+                          "bars (a universe's pooled model is not saved to a file yet); give one ticker's CSV")
     return load_prices(data if data is not None else default, start=start, end=end, date_format=date_format)
 
 

@@ -216,6 +216,9 @@ def _resume_settings(folder: Path) -> tuple[Config, str, Path]:
 
 def preflight(prices: PriceData, config: Config) -> None:
     """Every check that can fail before training: features, the walk-forward schedule, the device."""
+    if config.save_models and is_universe(prices):
+        raise ConfigError("--save-models writes one ticker's model files; a universe's pooled models are not "
+                          "saved yet (its predictions are, in predictions.csv and folds/)")
     first_row = warmup(config.features)
     val = config.val_fraction if (config.model == "lstm" and config.early_stopping_active) else 0.0
     WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback, val).split(

@@ -114,3 +114,11 @@ def test_a_sweep_runs_on_a_universe(panel_csv, tmp_path):
     trials = pd.read_csv(folder / "trials.csv")
     assert list(trials["k"]) == [2, 4] and trials["rank_ic"].notna().all()
     assert json.loads((folder / "sweep.json").read_text())["n_trials"] == 2
+
+
+def test_what_a_universe_cannot_do_yet_is_said_in_one_line(panel_csv, tmp_path):
+    saving = CliRunner().invoke(cli, ["backtest", "--data", str(panel_csv), *SMALL, "--save-models",
+                                      "--out", str(tmp_path)])
+    assert saving.exit_code == 2 and "--save-models" in saving.output and "Traceback" not in saving.output
+    train = CliRunner().invoke(cli, ["train", "--data", str(panel_csv), "--model-out", str(tmp_path / "m.pt")])
+    assert train.exit_code == 2 and "several tickers" in train.output
