@@ -130,7 +130,8 @@ def _replace(full: Predictions, keep: np.ndarray | None = None, values: pd.Serie
 def _keyed(values: pd.Series | pd.DataFrame, predictions: Predictions | None = None) -> pd.Series:
     """A Series keyed by date, or by (date, ticker) for a universe's predictions or positions."""
     if isinstance(values, pd.DataFrame):
-        return values.stack(future_stack=True)
+        keys = pd.MultiIndex.from_product([values.index, values.columns])  # NaN kept (stack's default drops it)
+        return pd.Series(values.to_numpy().ravel(), index=keys)
     if predictions is not None and predictions.is_universe:
         return pd.Series(values.to_numpy(), index=pd.MultiIndex.from_arrays(
             [predictions.frame.index, predictions.frame["ticker"]]))

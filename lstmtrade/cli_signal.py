@@ -12,7 +12,6 @@ import click
 
 from .cli import build_config, config_options
 from .errors import ConfigError
-from .timestamps import stamper
 
 
 def _load_data(data: str | None, ticker: str | None, start: str | None = None, end: str | None = None,
@@ -70,6 +69,8 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
                         default=None if ticker else "sample:MSFT", date_format=config.date_format)
     for warning in prices.warnings:
         _echo_err(f"warning: {warning}", quiet)
+    from .timestamps import stamper  # pandas: not at import, so --help stays fast
+
     show = stamper(prices.frame.index)
     _echo_err(f"training on {prices.name}: {len(prices)} bars {show(prices.frame.index[0])} .. "
               f"{show(prices.frame.index[-1])}; {prices.bars.describe()}", quiet)

@@ -103,13 +103,17 @@ def load_prices(source: str | Path | pd.DataFrame | None = None, *, start: str |
             ticker = text.split(":", 1)[1].upper()
             if ticker not in SAMPLES:
                 raise DataError(f"unknown sample '{ticker}'; bundled samples: {', '.join(SAMPLES)}")
-            handle = resources.files("lstmtrade").joinpath("samples", f"{ticker}.csv.gz")
-            with handle.open("rb") as stream:
-                raw = _read_csv(io.BytesIO(stream.read()), text, compression="gzip")
-            data = _validate(raw, f"sample:{ticker}", name or ticker)
+            data = _validate(read_sample(ticker, text), f"sample:{ticker}", name or ticker)
         else:
             data = _validate(_read_file(Path(text)), text, name or _stem(Path(text)), date_format)
     return data.slice(start, end) if (start or end) else data
+
+
+def read_sample(key: str, label: str) -> pd.DataFrame:
+    """The raw text columns of the bundled ``samples/<key>.csv.gz``."""
+    handle = resources.files("lstmtrade").joinpath("samples", f"{key}.csv.gz")
+    with handle.open("rb") as stream:
+        return _read_csv(io.BytesIO(stream.read()), label, compression="gzip")
 
 
 def _stem(path: Path) -> str:

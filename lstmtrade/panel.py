@@ -42,11 +42,9 @@ import dataclasses
 import difflib
 import gzip
 import hashlib
-import io
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +52,8 @@ import pandas as pd
 
 from .bars import BarSpec, detect_bars
 from .csvio import exact_numbers
-from .data import (COLUMNS, PriceData, _columns, _parse_bound, _read_csv, _read_file, _show_bound, _stem, frame_sha256,
-                   row_faults)
+from .data import (COLUMNS, PriceData, _columns, _parse_bound, _read_file, _show_bound, _stem, frame_sha256,
+                   read_sample, row_faults)
 from .errors import DataError
 from .timestamps import BadTimestamp, parse_timestamps, stamp
 
@@ -186,9 +184,7 @@ def load_universe(source, *, tickers: list[str] | None = None, start=None, end=N
             key = label.split(":", 1)[1].upper()
             if key not in UNIVERSE_SAMPLES:
                 raise DataError(f"unknown universe sample '{key}'; bundled universes: {', '.join(UNIVERSE_SAMPLES)}")
-            handle = resources.files("lstmtrade").joinpath("samples", f"{key}.csv.gz")
-            with handle.open("rb") as stream:
-                raw = _read_csv(io.BytesIO(stream.read()), label, compression="gzip")
+            raw = read_sample(key, label)
             parts, unreadable, name, survivorship = [_parse_panel(raw, label)], {}, key, SURVIVORSHIP
         elif Path(label).is_dir():
             parts, unreadable, paths = _read_folder(Path(label), tickers, date_format)

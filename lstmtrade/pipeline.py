@@ -383,15 +383,15 @@ def benchmark(prices: Any, predictions: Predictions, config: Config, costs: dict
     ``--benchmark`` series."""
     if not predictions.is_universe:
         return buy_and_hold(prices, predictions, **costs)
-    days = predictions.wide().index
+    wide = predictions.wide()
     if config.benchmark:
         from .portfolio import series_benchmark
 
         series = load_prices(config.benchmark)
-        return series_benchmark(series, days, **costs)
+        return series_benchmark(series, wide.index, **costs)
     from .portfolio import equal_weight_buy_and_hold
 
-    return equal_weight_buy_and_hold(prices.prices, predictions.wide(), **costs)
+    return equal_weight_buy_and_hold(prices.prices, wide, **costs)
 
 
 def _verdict(metrics: dict) -> str:
