@@ -130,3 +130,12 @@ def test_help_lists_every_option_with_its_default():
     assert "[default: 20]" in result.output  # lookback
     version = CliRunner().invoke(cli, ["--version"])
     assert version.exit_code == 0 and "lstmtrade" in version.output
+
+
+def test_the_cli_imports_no_heavy_library_until_a_command_runs():
+    import subprocess
+    import sys
+
+    code = "import sys, lstmtrade.cli; print(sorted(m for m in ('pandas', 'torch', 'backtrader') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
