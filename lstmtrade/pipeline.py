@@ -216,9 +216,19 @@ def _resume_settings(folder: Path) -> tuple[Config, str, Path]:
 
 def preflight(prices: PriceData, config: Config) -> None:
     """Every check that can fail before training: features, the walk-forward schedule, the device."""
-    if config.save_models and is_universe(prices):
+    universe = is_universe(prices)
+    if config.save_models and universe:
         raise ConfigError("--save-models writes one ticker's model files; a universe's pooled models are not "
                           "saved yet (its predictions are, in predictions.csv and folds/)")
+    if not universe and (config.target == "rank" or config.benchmark):
+        what = "--target rank ranks each day's targets across tickers" if config.target == "rank" else \
+            "--benchmark replaces a universe's equal-weight buy-and-hold (one ticker is compared with itself)"
+        raise ConfigError(f"{what}: it needs a universe (--data with several tickers)")
+    if config.benchmark:  # a missing or broken file stops here, before any training
+        try:
+            load_prices(config.benchmark)
+        except DataError as exc:
+            raise DataError(f"--benchmark: {exc}") from None
     first_row = warmup(config.features)
     val = config.val_fraction if (config.model == "lstm" and config.early_stopping_active) else 0.0
     WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback, val).split(

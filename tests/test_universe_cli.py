@@ -122,3 +122,13 @@ def test_what_a_universe_cannot_do_yet_is_said_in_one_line(panel_csv, tmp_path):
     assert saving.exit_code == 2 and "--save-models" in saving.output and "Traceback" not in saving.output
     train = CliRunner().invoke(cli, ["train", "--data", str(panel_csv), "--model-out", str(tmp_path / "m.pt")])
     assert train.exit_code == 2 and "several tickers" in train.output
+
+
+def test_universe_only_settings_fail_before_any_folder_is_written(panel_csv, tmp_path):
+    cases = [(["--data", str(panel_csv), "--benchmark", str(tmp_path / "none.csv")], "--benchmark: data file not found"),
+             (["--end", "2003-12-31", "--target", "rank"], "--target rank"),
+             (["--end", "2003-12-31", "--benchmark", str(panel_csv)], "--benchmark replaces")]
+    for args, message in cases:
+        result = CliRunner().invoke(cli, ["backtest", *args, *SMALL, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() or not any(p.is_dir() for p in (tmp_path / "out").iterdir())
