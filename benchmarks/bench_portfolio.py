@@ -20,7 +20,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstmtrade.portfolio import TopK, backtest_portfolio
+from lstmtrade.backtesting.portfolio import backtest_portfolio
+from lstmtrade.backtesting.rules import TopK
 
 
 def synthetic(tickers: int, bars: int, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:

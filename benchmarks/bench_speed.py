@@ -51,8 +51,9 @@ import torch
 
 import lstmtrade
 from lstmtrade.config import Config
-from lstmtrade.data import load_prices
-from lstmtrade.forecast import resolve_engine, resolve_jobs, walk_forward_predict
+from lstmtrade.data.prices import load_prices
+from lstmtrade.forecast.engines import resolve_engine, resolve_jobs
+from lstmtrade.forecast.walkforward import walk_forward_predict
 
 REFERENCE = dict(features=("logret",), lookback=30, hidden=32, layers=1, epochs=10, batch_size=64, lr=1e-3,
                  retrain_every=126, min_train=756, early_stopping=False)

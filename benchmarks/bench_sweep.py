@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from lstmtrade.config import Config
-from lstmtrade.sweep import run_sweep
+from lstmtrade.sweep.run import run_sweep
 
 REFERENCE = dict(features=("logret",), lookback=30, hidden=32, layers=1, epochs=10, batch_size=64, lr=1e-3,
                  retrain_every=126, min_train=756, early_stopping=False, baselines=False)

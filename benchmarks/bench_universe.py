@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 import torch
+from bench_speed import matmul_gflops
 
 import lstmtrade
 from lstmtrade.config import Config
-from lstmtrade.forecast import resolve_engine, walk_forward_predict
-from lstmtrade.panel import load_universe
-
-from bench_speed import matmul_gflops
+from lstmtrade.data.panel import load_universe
+from lstmtrade.forecast.engines import resolve_engine
+from lstmtrade.forecast.walkforward import walk_forward_predict
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_2013_2018_dev.csv.gz"
 REFERENCE = dict(features=("logret",), lookback=30, hidden=32, layers=1, epochs=10, batch_size=512,

@@ -12,7 +12,7 @@ import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 
@@ -20,6 +20,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+Progress = Callable[[dict], None]  # receives a run's events ({"event": "start" | "fold" | "epoch" | ..., ...})
 
 MODELS = ("lstm", "linear", "persistence", "zero")
 TARGETS = ("return", "rank")
@@ -246,7 +248,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    raw.pop("sweep", None)  # the [sweep] table is read by `lstmtrade sweep` (lstmtrade.sweep_plan.read_sweep_table)
+    raw.pop("sweep", None)  # the [sweep] table is read by `lstmtrade sweep` (lstmtrade.sweep.plan.read_sweep_table)
     settings = {key.replace("-", "_"): value for key, value in raw.items()}
     check_keys(list(settings), f"config file {path}")
     return coerce(settings)
@@ -289,3 +291,29 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+def typed_like(text: str, default: Any) -> Any:
+    """``text`` as a value of ``default``'s type: bool (true/false, yes/no, 1/0, on/off), int, float or str;
+    with a ``None`` default a number when it reads as one, else the text. Raises ValueError otherwise.
+
+    The one conversion behind ``--param name=value`` and ``--grid name=v1,v2``."""
+    if isinstance(default, bool):
+        low = text.strip().lower()
+        if low not in _TRUE | _FALSE:
+            raise ValueError(f"not a bool: {text!r}")
+        return low in _TRUE
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    if default is None:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+    return text

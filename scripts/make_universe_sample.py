@@ -5,7 +5,7 @@ Source: ../shared/data/sp500_2013_2018_dev.csv.gz, 252 S&P 500 members of early 
 "Data provided for free by IEX").
 
 Selection rule (deterministic): the first 50 tickers in alphabetical order, plus the 10 tickers in ``FAULTY``,
-which carry the kinds of fault that the first 50 lack, so the sample exercises every rule of lstmtrade.panel.
+which carry the kinds of fault that the first 50 lack, so the sample exercises every rule of lstmtrade.data.screen.
 Rows are copied as text, unchanged and uncleaned (faults included), sorted by Ticker then Date.
 
 Run from the repository root:  python scripts/make_universe_sample.py [path/to/sp500_2013_2018_dev.csv.gz]

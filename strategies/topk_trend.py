@@ -9,8 +9,7 @@ Each ticker's feed carries up to 252 of its own bars before the first out-of-sam
 average of up to 252 days is warm when trading starts.
 
 Run it (Python):
-    from lstmtrade import backtest_portfolio
-    from lstmtrade.loader import load_strategy
+    from lstmtrade import backtest_portfolio, load_strategy
     result = backtest_portfolio(prices, predictions, load_strategy("strategies/topk_trend.py"), k=5)
 
 or with a universe backtest on the command line: --strategy strategies/topk_trend.py --param k=5

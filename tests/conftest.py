@@ -9,8 +9,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 from lstmtrade.config import Config  # noqa: E402
-from lstmtrade.data import load_prices  # noqa: E402
-from lstmtrade.native import _compiler  # noqa: E402
+from lstmtrade.data.prices import load_prices  # noqa: E402
+from lstmtrade.forecast.native import _compiler  # noqa: E402
 
 # Tests of the native engine need a C compiler (CI has one); elsewhere they skip rather than fail.
 needs_cc = pytest.mark.skipif(_compiler() is None, reason="no C compiler for the native kernel")
@@ -38,6 +38,6 @@ def msft():
 @pytest.fixture(scope="session")
 def preds(msft):
     """Instant persistence-forecast predictions on ``msft`` (no training)."""
-    from lstmtrade.forecast import walk_forward_predict
+    from lstmtrade.forecast.walkforward import walk_forward_predict
 
     return walk_forward_predict(msft, Config(min_train=300, retrain_every=63), model="persistence")

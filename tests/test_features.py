@@ -3,8 +3,7 @@ import pandas as pd
 import pytest
 
 from lstmtrade.errors import ConfigError
-from lstmtrade.features import (FEATURES, LABEL_REACH, StandardScaler, build_features, build_target, warmup,
-                                windows)
+from lstmtrade.features import FEATURES, LABEL_REACH, StandardScaler, build_features, build_target, warmup, windows
 
 
 def test_every_feature_is_causal(prices):

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from lstmtrade.config import Config
-from lstmtrade.data import load_prices
-from lstmtrade.forecast import walk_forward_predict
-from lstmtrade.stats import forecast_report, verdict
+from lstmtrade.data.prices import load_prices
+from lstmtrade.evaluate.stats import forecast_report
+from lstmtrade.evaluate.verdict import verdict
+from lstmtrade.forecast.walkforward import walk_forward_predict
 
 PHI = 0.3
 BOUND = 0.5 + math.asin(PHI) / math.pi  # 0.597

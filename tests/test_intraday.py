@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_bars import fx_hours
 
 import lstmtrade
-from lstmtrade.backtesting import backtest
-from lstmtrade.cli import cli
+from lstmtrade.backtesting.single import backtest
+from lstmtrade.backtesting.strategy import PredictionStrategy, VolTarget
+from lstmtrade.cli.main import cli
 from lstmtrade.config import Config
-from lstmtrade.data import PriceData, load_prices
-from lstmtrade.evaluate import performance
-from lstmtrade.forecast import walk_forward_predict
-from lstmtrade.ledger import trial_key
-from lstmtrade.strategy import PredictionStrategy, VolTarget
-from test_bars import fx_hours
+from lstmtrade.data.prices import PriceData, load_prices
+from lstmtrade.evaluate.ledger import trial_key
+from lstmtrade.evaluate.performance import performance
+from lstmtrade.forecast.walkforward import walk_forward_predict
 
 TINY = dict(min_train=300, retrain_every=100, epochs=2, lookback=10, hidden=8, batch_size=64, baselines=False)
 
@@ -131,7 +131,7 @@ def test_hourly_run_is_deterministic(eurusd):
 
 
 def test_audit_finds_no_look_ahead_on_hourly_bars_with_vol_target(eurusd):
-    from lstmtrade.audit import audit
+    from lstmtrade.evaluate.audit import audit
 
     checks = audit(eurusd, Config(**TINY), VolTarget, strategy_cuts=6)
     assert [c.status for c in checks[:4]] == ["PASS"] * 4, [c.line() for c in checks]

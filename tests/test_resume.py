@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 import lstmtrade
-from lstmtrade.cache import FoldCache
-from lstmtrade.cli import cli
-from lstmtrade.csvio import read_exact_csv
-from lstmtrade.data import PriceData
+from lstmtrade.cli.main import cli
+from lstmtrade.data.prices import PriceData
 from lstmtrade.errors import Interrupted
-from lstmtrade.forecast import walk_forward_predict
+from lstmtrade.files import read_exact_csv
+from lstmtrade.forecast.cache import FoldCache
+from lstmtrade.forecast.walkforward import walk_forward_predict
 
 
 def test_cache_reuses_folds_and_invalidates_exactly_the_folds_a_change_touches(prices, tiny, tmp_path):
@@ -105,10 +105,10 @@ def test_two_fresh_processes_write_identical_predictions(tmp_path):
 
 CACHED = """
 import json, sys
-from lstmtrade.cache import FoldCache, default_torch_threads
+from lstmtrade.forecast.cache import FoldCache, default_torch_threads
 from lstmtrade.config import Config
-from lstmtrade.data import load_prices
-from lstmtrade.forecast import walk_forward_predict
+from lstmtrade.data.prices import load_prices
+from lstmtrade.forecast.walkforward import walk_forward_predict
 prices = load_prices("sample:MSFT", end="2003-12-31")
 config = Config(min_train=300, retrain_every=100, epochs=2, lookback=10, hidden=8, batch_size=64, baselines=False)
 cache = FoldCache(sys.argv[1])
@@ -163,7 +163,7 @@ def test_an_unexpected_error_prints_one_line_and_keeps_the_traceback_in_a_log(tm
 
 
 def test_save_models_writes_each_fold_model_that_reproduces_its_predictions(prices, tiny, tmp_path):
-    from lstmtrade.artifact import load_model
+    from lstmtrade.forecast.artifact import load_model
 
     result = lstmtrade.run(tiny.replace(save_models=True), prices=prices, out=tmp_path)
     models = sorted((result.folder / "folds").glob("fold-*.pt"))

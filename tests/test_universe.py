@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from lstmtrade.config import Config
-from lstmtrade.data import PriceData
-from lstmtrade.features import LABEL_REACH
-from lstmtrade.walkforward import _series, calendar_of, fold_pieces, frames_of, walk_forward_predict
+from lstmtrade.data.prices import PriceData
+from lstmtrade.features import LABEL_REACH, warmup
+from lstmtrade.forecast.folds import calendar_of, fold_pieces, frames_of
+from lstmtrade.forecast.folds import ticker_series as _series
+from lstmtrade.forecast.walkforward import walk_forward_predict
 from lstmtrade.splits import WalkForward
-from lstmtrade.features import warmup
 
 SIGMA_S, BETA, SIGMA_N = 0.01, 0.3, 0.005  # intraday move, echo of day t's return two bars later, noise
 
@@ -87,7 +88,7 @@ def test_universe_predictions_up_to_T_do_not_change_when_data_runs_on(universe, 
 
 
 def test_poisoning_every_ticker_after_T_leaves_earlier_predictions(universe, ucfg):
-    from lstmtrade.audit import poison_after
+    from lstmtrade.evaluate.audit import poison_after
 
     full = walk_forward_predict(universe, ucfg).frame
     cut = full.index[len(full) // 3]
@@ -126,17 +127,17 @@ def test_every_training_label_is_known_before_the_test_range(universe, ucfg):
 
 
 def test_each_tickers_scaler_sees_its_training_rows_only(universe, ucfg, monkeypatch):
-    from lstmtrade import forecasters
+    from lstmtrade.forecast import lstm as forecasters  # where the LSTM fits each ticker's scaler
 
     seen = []
-    original = forecasters._scaler
+    original = forecasters.fit_scaler
 
     def spy(piece, lookback):
         scaler = original(piece, lookback)
         seen.append((piece, scaler.n_rows_))
         return scaler
 
-    monkeypatch.setattr(forecasters, "_scaler", spy)
+    monkeypatch.setattr(forecasters, "fit_scaler", spy)
     result = walk_forward_predict(universe, ucfg)
     assert len(seen) >= len(result.folds) * (len(universe) - 1)
     for piece, n_rows in seen:
@@ -149,7 +150,7 @@ def test_each_tickers_scaler_sees_its_training_rows_only(universe, ucfg, monkeyp
 
 
 def test_planted_cross_sectional_signal_is_recovered_never_exceeded(ucfg):
-    from lstmtrade.xsection import universe_report
+    from lstmtrade.evaluate.xsection import universe_report
 
     data = planted_universe(n_tickers=40, n_days=700, seed=3)
     result = walk_forward_predict(data, ucfg.replace(model="linear", features=("logret",), min_train=200,
@@ -163,7 +164,7 @@ def test_planted_cross_sectional_signal_is_recovered_never_exceeded(ucfg):
 
 
 def test_no_signal_no_claimed_skill(ucfg):
-    from lstmtrade.xsection import universe_report
+    from lstmtrade.evaluate.xsection import universe_report
 
     data = planted_universe(n_tickers=40, n_days=700, beta=0.0, seed=4)
     result = walk_forward_predict(data, ucfg.replace(model="linear", features=("logret",), min_train=200,
@@ -174,7 +175,7 @@ def test_no_signal_no_claimed_skill(ucfg):
 
 
 def test_lstm_learns_the_planted_signal_pooled(ucfg):
-    from lstmtrade.xsection import universe_report
+    from lstmtrade.evaluate.xsection import universe_report
 
     data = planted_universe(n_tickers=30, n_days=500, seed=5, gaps=False)
     result = walk_forward_predict(data, ucfg.replace(min_train=250, retrain_every=125, epochs=8, hidden=16,
@@ -199,8 +200,9 @@ def test_rank_target_trains_on_centred_ranks(universe, ucfg):
 
 
 def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
-    from lstmtrade.audit import audit
-    from lstmtrade.portfolio import PortfolioStrategy, TopK
+    from lstmtrade.backtesting.portfolio_strategy import PortfolioStrategy
+    from lstmtrade.backtesting.rules import TopK
+    from lstmtrade.evaluate.audit import audit
 
     class PeeksAtTomorrow(PortfolioStrategy):
         """Buys the names whose next open is higher: look-ahead, so the audit must fail it."""
@@ -210,7 +212,7 @@ def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
                   and self.feed(t).open[1] > self.feed(t).close[0]]
             return pd.Series(1.0 / max(len(up), 1), index=up)
 
-    from lstmtrade.panel import load_universe
+    from lstmtrade.data.panel import load_universe
 
     long = pd.concat([p.frame.assign(ticker=t) for t, p in planted_universe(n_tickers=6, n_days=330).items()])
     universe = load_universe(long.rename_axis("date").reset_index())
@@ -222,7 +224,7 @@ def test_audit_passes_a_portfolio_rule_and_catches_one_that_peeks(ucfg):
 
 
 def test_fold_cache_for_a_universe_invalidates_exactly_the_folds_an_edit_touches(universe, ucfg, tmp_path):
-    from lstmtrade.cache import FoldCache
+    from lstmtrade.forecast.cache import FoldCache
 
     first_cache = FoldCache(tmp_path)
     first = walk_forward_predict(universe, ucfg, cache=first_cache)

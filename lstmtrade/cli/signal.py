@@ -1,0 +1,199 @@
+"""``lstmtrade train``, ``lstmtrade signal`` and ``lstmtrade data list|show``: click commands for the cli group.
+
+Registered on :data:`lstmtrade.cli.main.cli` from :data:`COMMANDS`. Errors are lstmtrade errors; the group prints
+them as one line.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..errors import ConfigError
+from .options import build_config, config_options
+
+
+def _load_data(data: str | None, ticker: str | None, start: str | None = None, end: str | None = None,
+               refresh: bool = False, default: str | None = None, date_format: str | None = None):
+    from ..data.prices import load_prices
+
+    if data and ticker:
+        raise ConfigError("give either --data or --ticker, not both")
+    if ticker:
+        from ..data.sources import load_ticker
+
+        return load_ticker(ticker, start=start, end=end, refresh=refresh)
+    if data is None and default is None:
+        raise ConfigError("give the data to signal on: --data FILE (or sample:TICKER) or --ticker SYMBOL")
+    from ..data.panel import is_universe
+
+    source = data if data is not None else default
+    if is_universe(source):
+        raise ConfigError(f"--data {source} holds several tickers: train and signal work on one ticker's "
+                          "bars (a universe's pooled model is not saved to a file yet); give one ticker's CSV")
+    return load_prices(data if data is not None else default, start=start, end=end, date_format=date_format)
+
+
+def _echo_err(text: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(text, err=True)
+
+
+@click.command("train")
+@config_options()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML file whose keys are these options' names; the command line wins.")
+@click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Strategy param stored with the model (used by `signal` by default); repeatable.")
+@click.option("--ticker", metavar="SYMBOL", help="Daily bars from Yahoo Finance (needs lstmtrade[yahoo]); cached.")
+@click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
+@click.option("--model-out", "model_out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the model file (e.g. model.pt).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the path of the model file.")
+@click.option("--as-scheduled", "scheduled", is_flag=True,
+              help="Train the fold the backtest's schedule uses on the last bar (retrained every "
+                   "--retrain-every bars) instead of all rows up to the last bar: signals then equal the "
+                   "backtest's predictions on every day of that fold.")
+def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled, **options) -> None:
+    """Train the configured LSTM on all history up to the last bar and save it as one model file.
+
+    The model is trained exactly as the backtest's fold starting at the last bar would be (same
+    features, rows, purge, scaler and seed), so its forecasts match the backtest's. Use it with
+    `lstmtrade signal --model FILE` after each close.
+    """
+    from ..live.signal import train_final
+
+    config = build_config(config_file, param_pairs, options)
+    prices = _load_data(config.data, ticker, config.start, config.end, refresh,
+                        default=None if ticker else "sample:MSFT", date_format=config.date_format)
+    for warning in prices.warnings:
+        _echo_err(f"warning: {warning}", quiet)
+    from ..formatting import stamper
+
+    show = stamper(prices.frame.index)
+    _echo_err(f"training on {prices.name}: {len(prices)} bars {show(prices.frame.index[0])} .. "
+              f"{show(prices.frame.index[-1])}; {prices.bars.describe()}", quiet)
+
+    def progress(event: dict[str, Any]) -> None:
+        if event["event"] == "train":
+            _echo_err(f"fold {event['fold']} geometry: fit {show(event['fit_start'])} .. {show(event['fit_end'])} "
+                      f"({event['n_fit']} rows), {event['n_val']} validation rows", quiet)
+        elif event["event"] == "epoch":
+            seed = f"seed {event['member'] + 1}/{config.seeds} " if "member" in event else ""
+            _echo_err(f"  {seed}epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
+
+    trained = train_final(prices, config, progress=None if quiet else progress, scheduled=scheduled)
+    path = trained.save(model_out)
+    if quiet:
+        click.echo(str(path))
+        return
+    seeds = f" (mean of {config.seeds} seeds)" if config.seeds > 1 else ""
+    click.echo(f"saved {path} (trained through {show(trained.train_end)}); "
+               f"prediction for the next {'bar' if prices.bars.intraday else 'session'}: "
+               f"{trained.prediction:+.5f}{seeds}")
+
+
+def _table(result: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in result["params"].items())
+    rows = [
+        ("last date", f"{result['last_date']} (signal for the {result['next_session']}, "
+                      f"~{result['next_bar'] if result.get('bar', '1d') != '1d' else result['next_weekday']})"),
+        ("prediction", f"{result['prediction']:+.6f} (open -> open return of the next session's position)"),
+        *([("uncertainty", f"{result['uncertainty']:.6f} (standard deviation over {len(result['members'])} seeds; "
+                           f"confidence |prediction| / uncertainty {abs(result['prediction']) / result['uncertainty']:.2f})")]
+          if result.get("uncertainty") else []),
+        ("strategy", f"{result['strategy']}({params})"),
+        ("target weight", f"{result['target_weight']:+.2f} of equity ({result['position']}) from the next open"),
+        ("model", f"{result['model'] or '(in memory)'} trained through {result['train_end']}, "
+                  f"created {result['model_created']}"),
+        ("data", f"{result['data_source']} sha256 {result['data_sha256'][:12]}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
+    lines += [f"warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)
+
+
+@click.command("signal")
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="Model file written by `lstmtrade train --model-out`.")
+@click.option("--data", metavar="FILE", help="CSV file or sample:TICKER, ending at the last close.")
+@click.option("--date-format", "date_format", metavar="TEXT",
+              help="Layout of the Date column as a strptime format (default: ISO 8601), as for backtest.")
+@click.option("--ticker", metavar="SYMBOL", help="Daily bars from Yahoo Finance (cached; see --refresh).")
+@click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
+@click.option("--strategy", help="Position rule (default: the model's own strategy and params).")
+@click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE", help="Strategy param; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--max-age", "max_age", type=float, metavar="DAYS",
+              help="Refuse a model created more than DAYS days ago.")
+def signal_cmd(model_path, data, date_format, ticker, refresh, strategy, param_pairs, as_json, max_age) -> None:
+    """Tomorrow's signal: the model's forecast after the data's last close and the target weight.
+
+    The target weight is what the strategy would hold from the next session's open. Only strategies
+    whose position comes from target_weight(prediction) alone are supported (not VolTarget, BuyAndHold).
+    """
+    from ..forecast.artifact import load_model
+    from ..live.signal import signal
+
+    model = load_model(model_path)
+    prices = _load_data(data, ticker, refresh=refresh, date_format=date_format)
+    params = None
+    if param_pairs:
+        from ..backtesting.loader import load_strategy, parse_params
+
+        spec = strategy if strategy is not None else model.config.strategy
+        cls = load_strategy("LongFlat" if spec == "auto" else spec)
+        params = parse_params(cls, param_pairs)
+    result = signal(model, prices, strategy, params, max_age_days=max_age)
+    if as_json:
+        from ..files import jsonable
+
+        click.echo(json.dumps(jsonable(result), allow_nan=False))
+    else:
+        click.echo(_table(result))
+
+
+@click.group("data")
+def data_group() -> None:
+    """Bundled samples and cached --ticker downloads."""
+
+
+@data_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def data_list(as_json) -> None:
+    """List bundled samples and cached tickers with rows, first and last date."""
+    from ..data.sources import cache_dir, list_cached, list_samples
+
+    rows = list_samples() + list_cached()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    width = max([10] + [len(row.get("first", "")) for row in rows])
+    click.echo(f"{'symbol':<10} {'kind':<7} {'bar':<4} {'rows':>6}  {'first':<{width}}  {'last':<{width}}  downloaded")
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['symbol']:<10} {row['kind']:<7} unreadable: {row['error']}")
+            continue
+        click.echo(f"{row['symbol']:<10} {row['kind']:<7} {row.get('bar', ''):<4} {row['rows']:>6}  "
+                   f"{row['first']:<{width}}  {row['last']:<{width}}  {row.get('downloaded') or '-'}")
+    click.echo(f"cache: {cache_dir()}")
+
+
+@data_group.command("show")
+@click.argument("symbol")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def data_show(symbol, as_json) -> None:
+    """Rows, first and last date of a cached ticker or a bundled sample (sample:MSFT)."""
+    from ..data.sources import summary
+
+    info = summary(symbol)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    for key, value in info.items():
+        click.echo(f"{key:<11} {value}")
+
+
+COMMANDS = (train, signal_cmd, data_group)

@@ -1,0 +1,257 @@
+"""Trading signals for tomorrow: train one model on all history, save it, and turn it into a target weight.
+
+Parity with the backtest: for data ending at bar ``T`` (position ``n - 1``), :func:`train_final` trains
+exactly as the walk-forward fold whose first test day is ``T`` would be trained: the same features,
+the same fit/validation rows and purge (``WalkForward.fold_at``), the same scaler fit on those rows
+only, and the same fold index ``k = (T - s0) // retrain_every`` (so the same per-fold seed), through
+:func:`~lstmtrade.forecast.lstm.fit_lstm_fold`. When ``T`` is the first test day of backtest fold ``k``, the
+prediction for ``T`` equals the backtest's prediction for ``T``, bit for bit.
+
+A seed ensemble (``--seeds N``) trains its N members the same way (member m with seed ``seed + m``), so
+the signal is the members' mean and its ``uncertainty`` their standard deviation, exactly as the
+backtest's ``prediction`` and ``uncertainty`` columns.
+
+Timing (as in the backtest): the prediction for day T uses data up to T's close and forecasts the
+open(T+1) -> open(T+2) return; the target weight is meant to be traded at the next session's open.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..backtesting.engine import check_params, strategy_params
+from ..backtesting.loader import convert_param, resolve_strategy
+from ..backtesting.strategy import PredictionStrategy, takes_uncertainty
+from ..config import Config, Progress
+from ..data.bars import next_bar
+from ..data.prices import PriceData, frame_sha256
+from ..errors import ConfigError, DataError, ModelFileError, StrategyError
+from ..features import build_features, build_target, warmup
+from ..forecast.artifact import LoadedModel, build_metadata, load_model, save_model
+from ..forecast.ensemble import FittedEnsemble, combine, member_config, member_seeds
+from ..forecast.folds import FoldData
+from ..forecast.lstm import LSTM, fit_lstm_fold
+from ..formatting import stamp, stamper
+from ..splits import Fold, WalkForward
+
+
+@dataclass
+class TrainedModel:
+    """What :func:`train_final` returns: the fitted fold plus what it was trained on."""
+
+    fitted: Any  # FittedFold
+    config: Config
+    prices: PriceData
+    fold: Fold
+    train_end: pd.Timestamp  # the last date of the data (T); the model is as of T's close
+    prediction: float  # the prediction for T, made with the freshly trained model
+
+    def fold_info(self) -> dict[str, Any]:
+        index = self.prices.frame.index
+        show = stamper(index)
+        day = lambda i: show(index[i])  # noqa: E731
+        info = {"fold": self.fold.index, "fit_start": day(self.fold.fit.start), "fit_end": day(self.fold.fit.stop - 1),
+                "n_fit": len(self.fold.fit), "n_val": len(self.fold.val)}
+        if len(self.fold.val):
+            info.update(val_start=day(self.fold.val.start), val_end=day(self.fold.val.stop - 1))
+        history = self.fitted.history
+        if history is not None:
+            info.update(epochs_run=history.epochs_run, best_epoch=history.best_epoch)
+        return info
+
+    def save(self, path: str | Path) -> Path:
+        return save_model(path, self.fitted, self.config, self.prices, self.train_end,
+                          extra={"training": self.fold_info()})
+
+    def as_loaded(self) -> LoadedModel:
+        """The same model as :func:`~lstmtrade.forecast.artifact.load_model` would return it, without a file."""
+        meta = build_metadata(self.fitted, self.config, self.prices, self.train_end,
+                              extra={"training": self.fold_info()})
+        return LoadedModel(None, meta, self.config, self.fitted)
+
+
+def final_fold(n_bars: int, config: Config, scheduled: bool = False) -> Fold:
+    """The fold geometry the backtest would use for a fold whose first test day is the last bar.
+
+    With ``scheduled``, the fold the backtest's schedule is actually using on the last bar: the latest
+    fold, trained at its scheduled retrain date, so the signal equals the backtest's prediction on every
+    day of that fold (the last backtested day included).
+    """
+    first_row = warmup(config.features)
+    s0 = first_row + config.min_train
+    last = n_bars - 1
+    if last < s0:
+        raise DataError(f"too little history to train: {n_bars} bars, but {s0 + 1} are needed "
+                        f"({first_row} warm-up + {config.min_train} --min-train + 1)")
+    splitter = WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback,
+                           config.val_fraction if config.early_stopping_active else 0.0)
+    k = (last - s0) // config.retrain_every
+    start = s0 + k * config.retrain_every if scheduled else last
+    return splitter.fold_at(k, start, first_row + config.lookback - 1, n_bars)
+
+
+def train_final(prices: PriceData, config: Config, progress: Progress | None = None,
+                scheduled: bool = False) -> TrainedModel:
+    """Train the configured LSTM on all of ``prices`` as the backtest fold starting at its last bar would be
+    (``scheduled``: as the backtest's latest scheduled fold was; see :func:`final_fold`)."""
+    if config.model != "lstm":
+        raise ConfigError(f"--model {config.model}: train saves LSTM models only (use --model lstm)")
+    frame = prices.frame
+    n = len(frame)
+    fold = final_fold(n, config, scheduled)
+    features = build_features(frame, config.features).to_numpy()
+    target = build_target(frame).to_numpy()
+    data = FoldData(fold, features, target, config.lookback)
+    device, settings = LSTM.setup(config)
+    if progress:
+        index = frame.index
+        progress({"event": "train", "rows": n, "last_date": index[-1], "fit_start": index[fold.fit.start],
+                  "fit_end": index[fold.fit.stop - 1], "n_fit": len(fold.fit), "n_val": len(fold.val),
+                  "fold": fold.index})
+    on_epoch = None
+    if progress:
+        on_epoch = lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
+                                                    "epochs": total, "loss": loss})
+    if config.seeds == 1:
+        fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
+    else:  # a seed ensemble: each member as the backtest trains it
+        members = []
+        for m in range(config.seeds):
+            hook = None
+            if on_epoch is not None:
+                hook = lambda e, total, loss, m=m: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
+                                                            "epochs": total, "loss": loss, "member": m})
+            members.append(fit_lstm_fold(data, member_config(config, m), device, settings, hook))
+        fitted = FittedEnsemble(members, member_seeds(config))
+    prediction = float(fitted.predict(features, [n - 1])[0])
+    return TrainedModel(fitted, config, prices, fold, frame.index[-1], prediction)
+
+
+# ------------------------------------------------------------------------------------------ signal
+def resolve_weight_rule(config: Config, strategy: str | type | None = None,
+                        params: dict[str, Any] | None = None) -> tuple[type, dict[str, Any]]:
+    """Strategy class and typed params: the model's own strategy by default, else ``strategy``."""
+    if strategy is None:
+        cls, typed = resolve_strategy(config, None)
+    else:
+        cls, typed = resolve_strategy(config.replace(params={}), strategy)
+    if params:
+        check_params(cls, dict(params))
+        defaults = strategy_params(cls)
+        typed.update({name: convert_param(name, value, defaults[name]) for name, value in params.items()})
+    return cls, typed
+
+
+def target_weight(cls: type, params: dict[str, Any], prediction: float, uncertainty: float = math.nan) -> float:
+    """``cls.target_weight`` evaluated without Backtrader, clipped like the backtest clips it (with the
+    seed ensemble's ``uncertainty`` for a rule whose ``target_weight`` takes it)."""
+    from types import SimpleNamespace
+
+    own_init = cls.__init__ is not PredictionStrategy.__init__
+    own_next = cls.next is not PredictionStrategy.next
+    if own_init or own_next:
+        what = "builds indicators in __init__" if own_init else "overrides next()"
+        raise StrategyError(f"{cls.__name__} {what}: `lstmtrade signal` supports only strategies whose "
+                            "position comes from target_weight(prediction) alone")
+    p = SimpleNamespace(**{**strategy_params(cls), **params})
+    shim = SimpleNamespace(p=p, params=p, weight_limit=cls.weight_limit)
+    try:
+        if takes_uncertainty(cls.target_weight):
+            weight = float(cls.target_weight(shim, prediction, uncertainty))
+        else:
+            weight = float(cls.target_weight(shim, prediction))
+    except AttributeError as exc:
+        raise StrategyError(f"{cls.__name__}.target_weight uses more than its params ({exc}): "
+                            "`lstmtrade signal` supports only target_weight(prediction)-based strategies") from None
+    if not math.isfinite(weight):
+        raise StrategyError(f"{cls.__name__}.target_weight returned {weight} for prediction {prediction}")
+    return max(-cls.weight_limit, min(cls.weight_limit, weight))
+
+
+def _as_model(model: LoadedModel | TrainedModel | str | Path) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, TrainedModel):
+        return model.as_loaded()
+    return load_model(model)
+
+
+def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, strategy: str | type | None = None,
+           params: dict[str, Any] | None = None, *, max_age_days: float | None = None,
+           now: _dt.datetime | None = None) -> dict[str, Any]:
+    """Tomorrow's signal: the prediction for the data's last day and the strategy's target weight."""
+    loaded = _as_model(model)
+    if max_age_days is not None:
+        age = loaded.age_days(now)
+        if age > max_age_days:
+            raise ModelFileError(f"{loaded.path or 'model'}: the model is {age:.1f} days old (created "
+                                 f"{loaded.metadata['created_at']}), older than --max-age {max_age_days:g}; "
+                                 "retrain it with `lstmtrade train`")
+    frame = prices.frame
+    last_date = frame.index[-1]
+    train_end = loaded.train_end
+    if last_date < train_end:
+        raise DataError(f"{prices.source}: the data ends {stamp(last_date)}, before the model's training data "
+                        f"ends ({stamp(train_end)}); give data up to at least {stamp(train_end)}")
+    date, prediction = loaded.predict_last(prices)
+    members = loaded.predict_members_last(prices)
+    uncertainty = float(combine(list(members[:, None]))[1][0]) if len(members) > 1 else math.nan
+    cls, typed = resolve_weight_rule(loaded.config, strategy, params)
+    weight = target_weight(cls, typed, prediction, uncertainty)
+    warnings = list(prices.warnings)
+    trained = loaded.metadata.get("data", {})
+    first = pd.Timestamp(trained["first_date"]) if trained.get("first_date") else None
+    same = None
+    if first is not None and first >= frame.index[0]:
+        same = frame_sha256(frame.loc[first:train_end]) == trained.get("sha256")
+        if not same:
+            warnings.append(f"the data up to {stamp(train_end)} differs from the data the model was trained on "
+                            "(another source, or prices re-adjusted since)")
+    past = int((frame.index > train_end).sum())
+    if past > loaded.config.retrain_every:
+        warnings.append(f"the data runs {past} bars past the model's training end ({stamp(train_end)}); the "
+                        f"backtest retrains every {loaded.config.retrain_every} bars: consider `lstmtrade train`")
+    bars = prices.bars
+    show = stamper(frame.index)
+    due = next_bar(frame.index)
+    return {
+        "last_date": show(date),
+        "next_session": f"next trading day after {show(date)}" if not bars.intraday else f"next bar after {show(date)}",
+        "next_weekday": next_weekday(date),
+        "next_bar": show(due),  # when the bar the target weight is traded at is due, by the data's own calendar
+        "bar": bars.label,
+        "prediction": prediction,
+        "uncertainty": uncertainty if len(members) > 1 else None,
+        "members": ([{"seed": seed, "prediction": float(v)} for seed, v in zip(loaded.seeds, members)]
+                    if len(members) > 1 else None),
+        "target_weight": weight,
+        "position": "long" if weight > 0 else "short" if weight < 0 else "flat",
+        "strategy": cls.__name__,
+        "params": typed,
+        "model": str(loaded.path) if loaded.path else None,
+        "model_created": loaded.metadata.get("created_at"),
+        "model_age_days": round(loaded.age_days(now), 3),
+        "train_end": stamp(train_end),
+        "train_data_sha256": trained.get("sha256"),
+        "train_data_source": trained.get("source"),
+        "data_source": prices.source,
+        "data_sha256": prices.sha256,
+        "data_matches_training": same,
+        "timing": "prediction uses data up to the close of the bar at last_date and forecasts the open(+1) -> "
+                  "open(+2) return; trade target_weight at the open of the next bar (next_bar)",
+        "warnings": warnings,
+    }
+
+
+def next_weekday(day: pd.Timestamp) -> str:
+    """The next Monday-to-Friday date (ignores holidays): a hint, not a calendar."""
+    return str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
+
+
+__all__ = ["TrainedModel", "final_fold", "train_final", "signal", "target_weight", "resolve_weight_rule",
+           "next_weekday"]

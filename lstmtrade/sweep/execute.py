@@ -1,0 +1,185 @@
+"""Running a sweep's trials: grouped into tasks that share one walk-forward, then run here, in local worker
+processes, or as Ray tasks. :func:`execute` is the one place backends differ."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from ..config import Config
+from ..errors import ConfigError, LstmtradeError
+from ..forecast.engines import cpu_cores
+from .plan import SweepPlan, Trial, training_key
+
+
+@dataclass
+class Task:
+    """Trials sharing one walk-forward: the first trains (or reads the fold cache), the rest re-use it."""
+
+    trials: list[tuple[str, Config]]  # (trial id, full config with the worker's jobs and threads)
+    cache: str | None  # fold cache folder (absolute), or None for no cache
+
+
+@dataclass
+class Outcome:
+    """One finished trial, sent back from a worker (``result.prices`` is dropped for the trip)."""
+
+    id: str
+    origin: str  # trained | cached (every fold from the cache) | reused (predictions of a sibling trial)
+    result: Any  # RunResult
+    seconds: float
+    folds: int
+    folds_cached: int
+
+
+def run_task(task: Task, prices: Any) -> list[Outcome]:
+    """Train once, then backtest every trial of the task. Runs in a worker, the driver, or a Ray task."""
+    from ..forecast.cache import FoldCache
+    from ..forecast.walkforward import walk_forward_predict
+    from ..pipeline import rebacktest
+
+    first = task.trials[0][1]
+    if first.model == "lstm":
+        import torch
+
+        torch.set_num_threads(first.threads or 1)  # the trial's own threads, whatever process runs it
+    cache = FoldCache(task.cache) if task.cache and first.cache else None
+    t0 = time.perf_counter()
+    predictions = walk_forward_predict(prices, first, cache=cache)
+    trained = time.perf_counter() - t0
+    folds = len(predictions.folds)
+    hits = cache.hits if cache is not None else 0
+    outcomes = []
+    for k, (trial_id, config) in enumerate(task.trials):
+        t0 = time.perf_counter()
+        result = rebacktest(predictions, config, prices=prices, write=False)
+        seconds = time.perf_counter() - t0 + (trained if k == 0 else 0.0)
+        if k == 0:
+            result.metrics["timings"]["forecast"] = round(trained, 3)
+        origin = "reused" if k else ("cached" if hits == folds and first.model == "lstm" else "trained")
+        result.prices = None  # the driver has them; don't send them back
+        outcomes.append(Outcome(trial_id, origin, result, seconds, folds, hits))
+    return outcomes
+
+
+def plan_tasks(plan: SweepPlan, todo: list[Trial], cache: str | None, jobs: int,
+               backend: str) -> tuple[list[Task], int]:
+    """Unfinished trials grouped by training key, and how many groups run at once.
+
+    Each trial trains with its torch threads (1 unless ``threads`` is set) and, with the native engine
+    (whose folds train in threads), as many folds at once as there are cores per worker.
+    """
+    from ..forecast.engines import resolve_engine
+
+    groups: dict[str, list[tuple[str, Config]]] = {}
+    for trial in todo:
+        config = plan.trial_config(trial)
+        groups.setdefault(training_key(config), []).append((trial.id, config))
+    workers = resolve_workers(jobs, backend, len(groups) or 1)
+    tasks = []
+    for members in groups.values():
+        engine = resolve_engine(members[0][1])
+        folds_at_once = max(1, cpu_cores() // workers) if engine == "native" else 1
+        tasks.append(Task([(i, c.replace(jobs=folds_at_once, threads=c.threads or 1)) for i, c in members], cache))
+    return tasks, workers
+
+
+def resolve_workers(jobs: int, backend: str, tasks: int) -> int:
+    """Trials at once: ``jobs``, or one per core for 0 (local); with Ray 0 leaves it to Ray's scheduler."""
+    if jobs < 0:
+        raise ConfigError(f"--jobs must be a whole number >= 0 (got {jobs})")
+    if backend == "ray":
+        return max(1, min(jobs, tasks)) if jobs else max(1, tasks)
+    return max(1, min(jobs or cpu_cores(), tasks))
+
+
+_PRICES: Any = None  # a local worker's copy of the prices, set once by _init_worker
+
+
+def _init_worker(prices: Any) -> None:
+    import signal
+
+    global _PRICES
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
+    _PRICES = prices
+
+
+def _worker_task(task: Task) -> list[Outcome]:
+    return run_task(task, _PRICES)
+
+
+def execute(tasks: list[Task], prices: Any, backend: str = "local", workers: int = 1,
+            address: str | None = None) -> Iterator[list[Outcome]]:
+    """Run ``tasks``, yielding each task's outcomes as it finishes. The one place backends differ."""
+    if backend == "ray":
+        yield from _execute_ray(tasks, prices, workers, address)
+    elif workers <= 1:
+        yield from _execute_here(tasks, prices)
+    else:
+        yield from _execute_pool(tasks, prices, workers)
+
+
+def _execute_here(tasks: list[Task], prices: Any) -> Iterator[list[Outcome]]:
+    import sys
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        for task in tasks:
+            yield run_task(task, prices)
+    finally:
+        if threads is not None:
+            torch.set_num_threads(threads)  # a notebook gets its torch threads back
+
+
+def _execute_pool(tasks: list[Task], prices: Any, workers: int) -> Iterator[list[Outcome]]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(prices,))
+    finished = False
+    try:
+        pending = {pool.submit(_worker_task, task) for task in tasks}  # prices went once per worker
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+        finished = True
+    except BrokenProcessPool:
+        raise LstmtradeError("a sweep worker process died; rerun with --jobs 1 to see why (in a script, call "
+                             "run_sweep under `if __name__ == \"__main__\":`, as multiprocessing requires)") from None
+    finally:
+        running = [] if finished else list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=finished, cancel_futures=True)
+        for process in running:  # Ctrl-C or an error: stop the workers now, not after their trials
+            process.terminate()
+            process.join()
+
+
+def _execute_ray(tasks: list[Task], prices: Any, workers: int, address: str | None) -> Iterator[list[Outcome]]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError('--backend ray needs Ray: pip install "lstmtrade[ray]"') from None
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except ConnectionError as exc:  # no cluster there, or one that wants a token (RAY_AUTH_MODE=token)
+            raise ConfigError(f"--address {address}: {str(exc).splitlines()[0]}") from None
+    remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
+    prices_ref = ray.put(prices)  # into the object store once, shared by every task
+    queue, pending = list(tasks), []
+    try:
+        while queue or pending:
+            while queue and len(pending) < workers:
+                pending.append(remote.remote(queue.pop(0), prices_ref))
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()

@@ -1,0 +1,69 @@
+"""`lstmtrade audit` passes honest strategies and fails ones that peek at the next bar."""
+import pytest
+from click.testing import CliRunner
+
+from lstmtrade.backtesting.strategy import BUILTINS, PredictionStrategy
+from lstmtrade.cli.main import cli
+from lstmtrade.config import Config
+from lstmtrade.data.prices import load_prices
+from lstmtrade.evaluate.audit import audit
+
+FAST = Config(model="persistence", min_train=300, retrain_every=100)
+
+
+class NextBarPeeker(PredictionStrategy):
+    """Goes long when tomorrow's close is higher: reads the next bar whenever there is one."""
+
+    def target_weight(self, prediction):
+        if len(self.data) < self.data.buflen():
+            return 1.0 if self.data.close[1] > self.data.close[0] else 0.0
+        return 0.0
+
+
+class NaivePeeker(PredictionStrategy):
+    """Reads the next bar unguarded, so it crashes on the last bar."""
+
+    def target_weight(self, prediction):
+        return 1.0 if self.data.close[1] > self.data.close[0] else 0.0
+
+
+@pytest.fixture(scope="module")
+def short_prices():
+    return load_prices("sample:IBM", end="2003-12-31")
+
+
+@pytest.mark.parametrize("name", ["LongFlat", "LongShort", "Proportional", "VolTarget"])
+def test_builtin_strategies_pass(short_prices, name):
+    checks = audit(short_prices, FAST, BUILTINS[name], strategy_cuts=8)
+    assert [c.status for c in checks if c.status != "INFO"] == ["PASS"] * 4, [c.line() for c in checks]
+
+
+def test_a_strategy_that_reads_the_next_bar_fails_with_the_date(short_prices):
+    checks = {c.name: c for c in audit(short_prices, FAST, NextBarPeeker, strategy_cuts=8)}
+    assert checks["truncation (model)"].status == "PASS"  # the model is honest; the strategy is not
+    for name in ("truncation (strategy)", "future poisoning (strategy)"):
+        assert checks[name].status == "FAIL" and checks[name].first_bad is not None
+
+
+def test_a_strategy_that_crashes_at_the_data_end_fails(short_prices):
+    (check,) = audit(short_prices, FAST, NaivePeeker)
+    assert check.status == "FAIL" and check.first_bad == "2003-12-31"
+
+
+def test_audit_command_exit_codes(tmp_path):
+    peek = tmp_path / "peek.py"
+    peek.write_text(
+        "from lstmtrade import PredictionStrategy\n\n\n"
+        "class Peek(PredictionStrategy):\n"
+        "    def target_weight(self, prediction):\n"
+        "        if len(self.data) < self.data.buflen():\n"
+        "            return 1.0 if self.data.close[1] > self.data.close[0] else 0.0\n"
+        "        return 0.0\n")
+    args = ["audit", "--data", "sample:IBM", "--end", "2003-06-30", "--model", "persistence",
+            "--min-train", "300", "--retrain-every", "100", "-q"]
+    ok = CliRunner().invoke(cli, args)
+    assert ok.exit_code == 0, ok.output
+    assert "no look-ahead found" in ok.output and "FAIL" not in ok.output
+    bad = CliRunner().invoke(cli, [*args, "--strategy", str(peek)])
+    assert bad.exit_code == 1
+    assert "FAIL  truncation (strategy)" in bad.output and "first offending date" in bad.output
