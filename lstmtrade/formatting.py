@@ -36,11 +36,14 @@ def pct(x: Any, digits: int = 1, sign: bool = False) -> str:
 
 def pvalue(p: Any, three_below: float = 0.01, equals: bool = False) -> str:
     """A p-value: ``< 0.001``, three decimals below ``three_below`` (0.01; 0.1 where a p near 0.05 must not
-    round onto it), else two; ``equals`` puts ``= `` before a number (``p = 0.47``, ``p < 0.001``)."""
+    round onto it), else two, and ``> 0.99`` at the top; ``equals`` puts ``= `` before a number (``p = 0.47``,
+    ``p < 0.001``, ``p > 0.99``)."""
     if missing(p):
         return NA
     if p < 0.001:
         return "< 0.001"
+    if p > 0.995:  # not "1.00": a p-value of one would be a certainty the test never gives
+        return "> 0.99"
     text = f"{p:.3f}" if p < three_below else f"{p:.2f}"
     return f"= {text}" if equals else text
 

@@ -25,7 +25,7 @@ from .errors import ConfigError, DataError, Interrupted
 from .evaluate.ledger import record as record_trial
 from .evaluate.ledger import trial_key
 from .evaluate.metrics import build_metrics
-from .evaluate.performance import breakeven_bps, significance
+from .evaluate.performance import cost_summary, significance, vs_benchmark
 from .evaluate.seeds import seed_metrics
 from .evaluate.stats import per_period_sharpe
 from .evaluate.verdict import run_verdict
@@ -235,8 +235,8 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     else:
         found = [{"key": key, "sharpe": sharpe}]
     metrics["significance"] = {**significance(strat.returns, [t["sharpe"] for t in found]),
-                               "breakeven_bps": breakeven_bps(strat, bench, config.commission, config.cash,
-                                                              bars.periods_per_year)}
+                               "vs_benchmark": vs_benchmark(strat, bench, bars.periods_per_year)}
+    metrics["costs"] = cost_summary(strat, bench, config, bars.periods_per_year)
     metrics["verdict"] = run_verdict(metrics)
     result = RunResult(config, prices, predictions, strat, bench, metrics, folder, baselines=baselines,
                        per_fold=per_fold, members=members)

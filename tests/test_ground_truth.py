@@ -15,7 +15,7 @@ import pytest
 from lstmtrade.config import Config
 from lstmtrade.data.prices import load_prices
 from lstmtrade.evaluate.stats import forecast_report
-from lstmtrade.evaluate.verdict import verdict
+from lstmtrade.evaluate.verdict import Trading, verdict
 from lstmtrade.forecast.walkforward import walk_forward_predict
 
 PHI = 0.3
@@ -68,7 +68,7 @@ def test_random_walk_shows_no_skill(random_walk):
     assert report["n"] >= 3000
     assert abs(report["hit_rate"] - 0.5) <= 0.03
     assert report["dm_pvalue"] > 0.01
-    line = verdict(report["dm_pvalue"], report["mse_ratio"], 0.1, 0.3, 0.6, 0.4, 1)
+    line = verdict(report["dm_pvalue"], report["mse_ratio"], Trading(0.1, 0.3, 0.6, 0.4, 1))
     assert line.startswith("No evidence of forecasting skill")
 
 

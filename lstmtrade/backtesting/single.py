@@ -94,14 +94,11 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     days = pred.index
     equity, weights = equity.loc[days], weights.loc[days]  # history bars only warm indicators up
     returns = equity.pct_change().fillna(0.0).rename("returns")
-    trades = pd.DataFrame(strat.fills, columns=["bar", "action", "size", "price", "value", "commission"])
-    trades.insert(0, "date", dates[trades.pop("bar").to_numpy(dtype=np.int64)] if len(trades) else pd.DatetimeIndex([]))
-    rejected = pd.DataFrame(strat.order_log, columns=["bar", "status", "size"])
-    rejected.insert(0, "date", dates[rejected.pop("bar").to_numpy(dtype=np.int64)] if len(rejected) else pd.DatetimeIndex([]))
+    trades = _dated(strat.fills, ["action", "size", "price", "value", "commission"], dates)
+    rejected = _dated(strat.order_log, ["status", "size"], dates)
     decisions = pd.Series([r[2] for r in rows], index=index, name="decision").reindex(feed_frame.index).loc[days]
     recorder = strat.analyzers.recorder
-    orders = pd.DataFrame(recorder.orders, columns=["bar", "size"])
-    orders.insert(0, "date", dates[orders.pop("bar").to_numpy(dtype=np.int64)] if len(orders) else pd.DatetimeIndex([]))
+    orders = _dated(recorder.orders, ["size"], dates)
     used = {**strategy_params(strategy), **params}
     return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders)
 
@@ -120,6 +117,15 @@ def buy_and_hold(prices: PriceData | pd.DataFrame, predictions: Predictions | pd
                  *, cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0) -> BacktestResult:
     """The benchmark: fully long from the first possible open, same days and costs as the strategy."""
     return backtest(prices, predictions, BuyAndHold, cash=cash, commission=commission, slippage=slippage)
+
+
+def _dated(rows: list, columns: list[str], dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Rows of (bar, *columns) as a frame of (date, *columns): the same columns whether or not there are rows
+    (an empty run's frames must compare equal to another empty run's, or to an empty slice of a longer run's)."""
+    out = pd.DataFrame(rows, columns=["bar", *columns])
+    bars = out.pop("bar").to_numpy(dtype=np.int64)
+    out.insert(0, "date", dates[bars] if len(out) else pd.DatetimeIndex([], dtype=dates.dtype))
+    return out
 
 
 def _prediction_series(predictions: Predictions | pd.Series | pd.DataFrame) -> pd.Series:

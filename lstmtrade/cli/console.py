@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..formatting import num, pct, stamp, stamper
+from ..formatting import num, pct, pvalue, stamp, stamper
 
 
 def _engine(config: Any) -> str:
@@ -236,13 +236,26 @@ class Console(Terminal):
             parts = [f"{name} Sharpe {num(v['sharpe'])} (return {pct(v['total_return'], sign=True)})"
                      for name, v in m["baselines"].items()]
             out.append("baselines, same strategy and costs: " + "; ".join(parts))
+        bench_name = ("the benchmark" if result.config.benchmark else
+                      "equal-weight buy-and-hold" if "universe" in m else "buy-and-hold")
         sig = m.get("significance")
         if sig:
-            breakeven = sig.get("breakeven_bps")
-            be = ("no edge over buy-and-hold even at 0 bps" if breakeven == 0 else
-                  "edge survives 200 bps" if breakeven is None else f"edge over buy-and-hold vanishes at {breakeven:.1f} bps")
-            out.append(f"significance: PSR {num(sig['psr'])}, DSR {num(sig['dsr'])} over {sig['trials']} trial(s); "
-                       f"break-even commission: {be}")
+            test = sig.get("vs_benchmark") or {}
+            out.append(f"significance: Sharpe above zero: PSR {num(sig['psr'])}, DSR {num(sig['dsr'])} over "
+                       f"{sig['trials']} trial(s); above {bench_name}: Sharpe difference {num(test.get('diff'))} "
+                       f"± {num(test.get('se'))}, p {pvalue(test.get('pvalue'), three_below=0.1, equals=True)} "
+                       "(Ledoit-Wolf)")
+        costs = m.get("costs")
+        if costs:
+            from ..evaluate.performance import BREAK_EVEN_SEARCH
+            from ..evaluate.verdict import break_even_text
+
+            own = break_even_text(costs["break_even_bps"], s["cagr"], BREAK_EVEN_SEARCH)
+            excess = break_even_text(costs["break_even_vs_benchmark_bps"], s["cagr"] - m["benchmark"]["cagr"],
+                                     BREAK_EVEN_SEARCH)
+            paid = costs["commission_bps"] + costs["slippage_bps"]
+            out.append(f"break-even, extra cost per side on top of this run's {paid:g} bps: the annual return {own}; "
+                       f"the return over {bench_name} {excess}")
         if bt.get("rejected_orders"):
             out.append(f"warning: the broker rejected {bt['rejected_orders']} order(s)")
         if self.verbose and "timings" in m:

@@ -61,7 +61,7 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
     # one periods-per-year for every run, from the full data: a cut must not change how VolTarget annualises
     periods = prices.bars.with_periods(config.periods_per_year).periods_per_year
-    say("full run")
+    say("full run: training every fold")
     full = walk_forward_predict(prices, config)
     try:
         full_bt = trade(prices, full, strategy, costs, params, periods)
@@ -71,17 +71,14 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
     days = full.frame.index.unique()
     model_cuts = _cut_dates(days, [int(f * len(days)) for f in cuts])
     checks = []
-    say(f"model: retraining on data cut at {', '.join(stamp(c) for c in model_cuts)}")
     checks.append(_model_check("truncation (model)", full, config, [
-        (cut, _truncate(prices, cut)) for cut in model_cuts]))
-    say(f"model: retraining with garbage after {stamp(model_cuts[0])}")
+        (cut, _truncate(prices, cut)) for cut in model_cuts], say))
     checks.append(_model_check("future poisoning (model)", full, config, [
-        (model_cuts[0], _poisoned(prices, model_cuts[0], seed))]))
+        (model_cuts[0], _poisoned(prices, model_cuts[0], seed))], say))
     step = max(1, len(days) // (strategy_cuts + 1))
     strat_cuts = _cut_dates(days, list(range(step, len(days) - 2, step))[:strategy_cuts])
-    say(f"strategy: {len(strat_cuts)} cut dates")
     checks.append(_strategy_check("truncation (strategy)", full, full_bt, strategy, params, costs, periods, [
-        (cut, _truncate(prices, cut), _replace(full, full.frame.index <= cut)) for cut in strat_cuts]))
+        (cut, _truncate(prices, cut), _replace(full, full.frame.index <= cut)) for cut in strat_cuts], say))
     rng = np.random.default_rng(seed)
     n = len(full.frame)
     checks.append(_strategy_check("future poisoning (strategy)", full, full_bt, strategy, params, costs, periods, [
@@ -89,7 +86,7 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
          _replace(full, None, full.prediction.where(full.frame.index <= cut, rng.normal(0, 0.02, n)),
                   full.uncertainty.where(full.frame.index <= cut, rng.uniform(0.001, 0.02, n))
                   if full.has_uncertainty else None))
-        for i, cut in enumerate(strat_cuts)]))
+        for i, cut in enumerate(strat_cuts)], say))
     say("one-bar delay")
     checks.append(_delay(prices, full, full_bt, strategy, params, costs, periods))
     return checks
@@ -143,8 +140,10 @@ def _upto(series: pd.Series, cut: pd.Timestamp) -> pd.Series:
     return series[dates <= cut]
 
 
-def _model_check(name: str, full: Predictions, config: Config, variants: list) -> Check:
-    for cut, data in variants:
+def _model_check(name: str, full: Predictions, config: Config, variants: list,
+                 say: Callable[[str], None]) -> Check:
+    for k, (cut, data) in enumerate(variants, start=1):
+        say(f"{name}: retraining on data cut at {stamp(cut)} ({k} of {len(variants)})")
         other = walk_forward_predict(data, config)
         columns = ["prediction"] + (["uncertainty"] if full.has_uncertainty else [])  # a seed ensemble's too
         for column in columns:
@@ -159,8 +158,9 @@ def _model_check(name: str, full: Predictions, config: Config, variants: list) -
 
 
 def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
-                    costs: dict, periods: int, variants: list) -> Check:
-    for cut, data, predictions in variants:
+                    costs: dict, periods: int, variants: list, say: Callable[[str], None]) -> Check:
+    for k, (cut, data, predictions) in enumerate(variants, start=1):
+        say(f"{name}: cut date {k} of {len(variants)} ({stamp(cut)})")
         try:
             other = trade(data, predictions, strategy, costs, params, periods)
         except StrategyError as exc:
@@ -184,15 +184,23 @@ def _strategy_check(name: str, full: Predictions, full_bt: BacktestResult, strat
             bad = _first_difference(_upto(_keyed(a), cut), _upto(_keyed(b), cut))
             if bad is not None:
                 return Check(name, "FAIL", f"{what} taken up to {stamp(cut)} changed with the data after it", bad)
-        mine = full_bt.orders[full_bt.orders["date"] <= cut].reset_index(drop=True)
-        theirs = other.orders[other.orders["date"] <= cut].reset_index(drop=True)
-        if not mine.equals(theirs):
+        mine, theirs = _order_rows(full_bt.orders, cut), _order_rows(other.orders, cut)
+        if mine != theirs:
             n = min(len(mine), len(theirs))
-            diff = [i for i in range(n) if not mine.iloc[i].equals(theirs.iloc[i])]
-            first = mine["date"].iloc[diff[0]] if diff else (mine if len(mine) > n else theirs)["date"].iloc[n]
-            return Check(name, "FAIL", f"orders placed up to {stamp(cut)} changed with the data after it",
-                         stamp(first))
+            i = next((k for k in range(n) if mine[k] != theirs[k]), n)  # first that differs, or the first extra
+            first = (mine if i < len(mine) else theirs)[i][0]
+            return Check(name, "FAIL", f"orders placed up to {stamp(cut)} changed with the data after it", first)
     return Check(name, "PASS", f"decisions, orders and positions identical at {len(variants)} cut dates")
+
+
+def _order_rows(orders: pd.DataFrame, cut: pd.Timestamp) -> list[tuple]:
+    """The orders created up to ``cut`` as plain (date, ticker, size) rows, so two runs compare by content only
+    (an empty frame of one run and of another may differ in dtypes, never in orders)."""
+    if not len(orders):
+        return []
+    part = orders[pd.DatetimeIndex(orders["date"]) <= cut]
+    tickers = part["ticker"].astype(str) if "ticker" in part.columns else [""] * len(part)
+    return [(stamp(d), t, float(size)) for d, t, size in zip(part["date"], tickers, part["size"])]
 
 
 def poison_after(frame: pd.DataFrame, cut: pd.Timestamp, seed: int = 0) -> pd.DataFrame:

@@ -63,20 +63,62 @@ def returns_at_cost(returns: pd.Series, turn: pd.Series, actual_bps: float, new_
     return returns - (new_bps - actual_bps) / 1e4 * turn
 
 
-def breakeven_bps(strategy, benchmark, commission: float, cash: float, periods: int = PERIODS) -> float | None:
-    """Commission (bps per side) at which the strategy's CAGR edge over buy-and-hold vanishes.
+BREAK_EVEN_SEARCH = 1000.0  # bps per side: the largest extra cost a break-even is searched up to
 
-    0.0: no edge even without costs; None: the edge survives 200 bps (see stats.breakeven_cost).
+
+def break_even(strategy, benchmark, cash: float, paid_bps: float, periods: int = PERIODS) -> dict[str, float | None]:
+    """The run's two break-evens, from one computation: the **extra** cost per side, in basis points on top of
+    every cost the run already paid, at which
+
+    - ``break_even_bps``: the strategy's annual return (CAGR) after costs reaches zero;
+    - ``break_even_vs_benchmark_bps``: its annual return minus the benchmark's reaches zero (the benchmark pays
+      the same extra cost on what it trades).
+
+    A negative figure means the run's own costs are already past the break-even: trading would have to cost that
+    much less per side (never below zero in all: ``paid_bps`` is what the run paid per side). None: not positive
+    even at zero cost, or still positive :data:`BREAK_EVEN_SEARCH` bps further (the strategy's CAGR at the run's
+    costs tells which). First order in cost: each day loses the extra cost times that day's turnover (see
+    :func:`returns_at_cost`); the tests re-run the backtest at the break-even to bound the error.
     """
     turn_s = turnover(strategy.returns, strategy.equity, strategy.trades, cash)
     turn_b = turnover(benchmark.returns, benchmark.equity, benchmark.trades, cash)
 
-    def edge(bps: float) -> float:
-        mine = performance(returns_at_cost(strategy.returns, turn_s, commission, bps), periods)["cagr"]
-        theirs = performance(returns_at_cost(benchmark.returns, turn_b, commission, bps), periods)["cagr"]
-        return mine - theirs
+    def cagr(result, turn, extra: float) -> float:
+        return performance(returns_at_cost(result.returns, turn, 0.0, extra), periods)["cagr"]
 
-    return stats.breakeven_cost(edge)
+    def own(extra: float) -> float:
+        return cagr(strategy, turn_s, extra)
+
+    def excess(extra: float) -> float:
+        return cagr(strategy, turn_s, extra) - cagr(benchmark, turn_b, extra)
+
+    return {"break_even_bps": _crossing(own, -paid_bps), "break_even_vs_benchmark_bps": _crossing(excess, -paid_bps)}
+
+
+def _crossing(edge, lo: float) -> float | None:
+    """Where ``edge`` (falling with cost) crosses zero in [lo, BREAK_EVEN_SEARCH]; None outside that range."""
+    def positive(x: float) -> bool:
+        value = edge(x)
+        return value is not None and bool(np.isfinite(value)) and value > 0
+
+    if not positive(lo) or positive(BREAK_EVEN_SEARCH):
+        return None
+    return stats.breakeven_cost(edge, lo, BREAK_EVEN_SEARCH, tol=0.01)
+
+
+def cost_summary(strategy, benchmark, config, periods: int = PERIODS) -> dict[str, float | None]:
+    """metrics.json's ``costs``: what the run charged per side, what the strategy paid, and its two break-evens
+    (:func:`break_even`)."""
+    paid = float(strategy.trades["commission"].sum()) if len(strategy.trades) else 0.0
+    return {"commission_bps": config.commission, "slippage_bps": config.slippage, "commission_paid": paid,
+            **break_even(strategy, benchmark, config.cash, config.commission + config.slippage, periods)}
+
+
+def vs_benchmark(strategy, benchmark, periods: int = PERIODS) -> dict:
+    """The test behind "above the benchmark": the Sharpe-ratio difference of the two on their common days
+    (:func:`lstmtrade.evaluate.stats.sharpe_difference`)."""
+    a, b = strategy.returns.align(benchmark.returns, join="inner")
+    return stats.sharpe_difference(a, b, periods)
 
 
 def significance(returns: pd.Series, trial_sharpes: list[float]) -> dict:

@@ -22,6 +22,12 @@ Notation: ``p`` a forecast, ``y`` the realised target, ``n`` the number of usabl
   ``SR0 = sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e)))``, ``V`` the variance of the
   per-period Sharpe ratios across the ``N`` trials and ``gamma`` the Euler-Mascheroni constant; ``SR0 = 0``
   when ``N = 1``.
+* **Sharpe-ratio difference** (Ledoit & Wolf 2008, the HAC test): ``D = SR_a - SR_b`` of two return series on
+  the same days; its standard error by the delta method on the moments ``v = (mu_a, mu_b, E r_a^2, E r_b^2)``,
+  ``se^2 = grad f(v)' Psi grad f(v) / n`` with ``Psi`` the long-run covariance of the moment series (quadratic
+  spectral kernel with automatic bandwidth, :mod:`arch.covariance`), so autocorrelation, fat tails and the
+  correlation between the two series all enter; ``z = D / se``, one-sided p = ``1 - Phi(z)`` for H1: ``SR_a >
+  SR_b``. (Jobson-Korkie with Memmel's correction is the same statistic under iid normal returns.)
 * **Break-even cost**: the commission (bps) at which an edge function of cost crosses zero, by bisection.
 """
 from __future__ import annotations
@@ -46,6 +52,7 @@ __all__ = [
     "probabilistic_sharpe_ratio",
     "expected_max_sharpe",
     "deflated_sharpe_ratio",
+    "sharpe_difference",
     "breakeven_cost",
 ]
 
@@ -313,6 +320,50 @@ def deflated_sharpe_ratio(
         sr_variance = sharpe_estimator_variance(returns) if n_trials > 1 else 0.0
     sr0 = expected_max_sharpe(n_trials, sr_variance)
     return probabilistic_sharpe_ratio(returns, sr_benchmark=sr0)
+
+
+SHARPE_DIFFERENCE_METHOD = ("Ledoit-Wolf (2008) HAC test of the Sharpe-ratio difference (quadratic spectral "
+                            "kernel, automatic bandwidth); one-sided, H1: strategy Sharpe above the benchmark's")
+
+
+def sharpe_difference(returns_a: np.ndarray | pd.Series, returns_b: np.ndarray | pd.Series,
+                      periods: int = 1) -> dict[str, float | str | None]:
+    """Is the Sharpe ratio of ``returns_a`` above that of ``returns_b`` (the same days), beyond what chance gives?
+
+    Returns ``diff`` (annualised with ``periods``: the headline Sharpes' difference), ``se`` (its HAC standard
+    error, annualised alike), ``pvalue`` (one-sided, H1: a above b) and ``method``. Pairs where either return is
+    not finite are dropped. ``diff``, ``se`` and ``pvalue`` are None when a Sharpe is undefined (fewer than 3
+    days, or a series that never moves, such as a strategy that never traded) or the two series are identical.
+    """
+    from arch.covariance.kernel import QuadraticSpectral
+
+    a = np.asarray(returns_a, dtype=float).ravel()
+    b = np.asarray(returns_b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"return series differ in length: {a.size} vs {b.size}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    out: dict[str, float | str | None] = {"diff": None, "se": None, "pvalue": None, "method": SHARPE_DIFFERENCE_METHOD}
+    n = a.size
+    sr_a, sr_b = per_period_sharpe(a), per_period_sharpe(b)
+    if n < 3 or not (np.isfinite(sr_a) and np.isfinite(sr_b)):
+        return out
+    scale = math.sqrt(periods)
+    out["diff"] = (sr_a - sr_b) * scale
+    mu_a, mu_b, g_a, g_b = a.mean(), b.mean(), float(np.mean(a * a)), float(np.mean(b * b))
+    var_a, var_b = g_a - mu_a**2, g_b - mu_b**2
+    grad = np.array([g_a / var_a**1.5, -g_b / var_b**1.5, -0.5 * mu_a / var_a**1.5, 0.5 * mu_b / var_b**1.5])
+    moments = np.column_stack([a - mu_a, b - mu_b, a * a - g_a, b * b - g_b])
+    if np.array_equal(a, b):
+        return out
+    psi = QuadraticSpectral(moments, center=False).cov.long_run
+    variance = float(grad @ psi @ grad) / n
+    if not (np.isfinite(variance) and variance > 0):
+        return out
+    se = math.sqrt(variance)
+    out["se"] = se * scale
+    out["pvalue"] = float(_st.norm.sf((sr_a - sr_b) / se))
+    return out
 
 
 # --------------------------------------------------------------------------- costs

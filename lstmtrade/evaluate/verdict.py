@@ -1,14 +1,21 @@
 """Verdicts: one plain-words line per run, each claim beside the test that earned it.
 
-Forecast skill: for one ticker, the Diebold-Mariano test against the zero forecast with the MSE ratio; for a
-universe, the mean daily Rank IC and its Newey-West p-value. Trading: the strategy's Sharpe against the
-benchmark's after costs, the best baseline, PSR and DSR.
+- Forecast skill: for one ticker, the Diebold-Mariano test against the zero forecast with the MSE ratio; for a
+  universe, the mean daily Rank IC and its Newey-West p-value.
+- Against the benchmark: the Sharpe ratios after costs, and the Ledoit-Wolf test of their difference
+  (``above buy-and-hold: p = 0.47``). "Significantly" is said only when that test rejects at ``alpha``.
+- Above zero: PSR and DSR test the strategy's own Sharpe against zero (DSR deflated by the trials counted on the
+  same data), and say so (``Sharpe above zero: PSR 0.91, DSR 0.77 over 3 trials``); they never vouch for a
+  comparison with the benchmark.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..formatting import missing, num, pvalue
+
+ALPHA = 0.05  # level of every test a verdict reports
 
 
 def finite(x: Any) -> bool:
@@ -16,74 +23,70 @@ def finite(x: Any) -> bool:
     return not missing(x)
 
 
-def verdict(
-    dm_pvalue: float,
-    mse_ratio: float,
-    sharpe: float,
-    benchmark_sharpe: float,
-    psr: float,
-    dsr: float,
-    trials: int,
-    baseline_name: str | None = None,
-    baseline_sharpe: float | None = None,
-    alpha: float = 0.05,
-) -> str:
-    """One plain-words line summarising forecast skill and the trading result after costs.
+@dataclass
+class Trading:
+    """What a verdict says about trading: the Sharpe ratios after costs and the tests behind each claim."""
 
-    Forecasting skill is claimed only when ``dm_pvalue < alpha`` AND ``mse_ratio < 1`` (both finite);
-    anything else, including n/a inputs, reads "No evidence of forecasting skill". The Sharpe
-    comparison with buy-and-hold is called significant only when the strategy's Sharpe is higher and
-    ``dsr > 0.95``. Missing values print as "n/a".
+    sharpe: float | None  # the strategy's, annualised
+    benchmark_sharpe: float | None
+    psr: float | None  # P(Sharpe > 0)
+    dsr: float | None  # P(Sharpe > the best of `trials` skill-less trials)
+    trials: int = 1
+    above_benchmark_p: float | None = None  # one-sided p of the Sharpe-ratio difference test
+    baseline_name: str | None = None  # the best baseline by Sharpe, same strategy and costs
+    baseline_sharpe: float | None = None
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> "Trading":
+        sig = metrics["significance"]
+        best = max(metrics.get("baselines", {}).items(), key=lambda kv: kv[1]["sharpe"], default=None)
+        return cls(metrics["strategy"]["sharpe"], metrics["benchmark"]["sharpe"], sig["psr"], sig["dsr"],
+                   sig["trials"], (sig.get("vs_benchmark") or {}).get("pvalue"),
+                   best[0] if best else None, best[1]["sharpe"] if best else None)
+
+
+def trading_clauses(label: str, benchmark_name: str, t: Trading, alpha: float = ALPHA) -> list[str]:
+    """The verdict's clauses on trading: against the benchmark after costs (with the difference test), the best
+    baseline, and the Sharpe above zero (PSR, DSR)."""
+    sr, bh = num(t.sharpe), num(t.benchmark_sharpe)
+    test = f"above {benchmark_name}: p {pvalue(t.above_benchmark_p, three_below=0.1, equals=True)}"
+    if finite(t.sharpe) and finite(t.benchmark_sharpe):
+        if t.sharpe > t.benchmark_sharpe:
+            earned = finite(t.above_benchmark_p) and t.above_benchmark_p < alpha
+            how = "significantly" if earned else "not significantly"
+            trade = f"{label} Sharpe {sr} beat {benchmark_name} {bh} after costs, {how} ({test})"
+        else:
+            trade = f"{label} Sharpe {sr} did not beat {benchmark_name} {bh} after costs ({test})"
+    else:
+        trade = f"{label} Sharpe {sr} vs {benchmark_name} {bh} after costs (comparison n/a)"
+    parts = [trade]
+    if t.baseline_name is not None:
+        parts.append(f"best baseline {t.baseline_name} Sharpe {num(t.baseline_sharpe)}")
+    parts.append(f"Sharpe above zero: PSR {num(t.psr)}, DSR {num(t.dsr)} over {t.trials} "
+                 f"trial{'s' if t.trials != 1 else ''}")
+    return parts
+
+
+def verdict(dm_pvalue: float | None, mse_ratio: float | None, trading: Trading, alpha: float = ALPHA) -> str:
+    """One ticker's verdict: forecast skill, then trading after costs.
+
+    Forecasting skill is claimed only when ``dm_pvalue < alpha`` AND ``mse_ratio < 1`` (both finite); anything
+    else, n/a included, reads "No evidence of forecasting skill". Missing values print as "n/a".
     """
     skill = finite(dm_pvalue) and finite(mse_ratio) and dm_pvalue < alpha and mse_ratio < 1
     head = "Evidence of forecasting skill" if skill else "No evidence of forecasting skill"
     parts = [f"{head} (DM p = {pvalue(dm_pvalue)}, MSE ratio {num(mse_ratio, 3)})"]
-
-    parts += trading_clauses("strategy", sharpe, "buy-and-hold", benchmark_sharpe, psr, dsr, trials,
-                             baseline_name, baseline_sharpe)
+    parts += trading_clauses("strategy", "buy-and-hold", trading, alpha)
     return "; ".join(parts) + "."
 
 
-def trading_clauses(label: str, sharpe: float | None, benchmark_name: str, benchmark_sharpe: float | None,
-                    psr: float | None, dsr: float | None, trials: int, baseline_name: str | None = None,
-                    baseline_sharpe: float | None = None) -> list[str]:
-    """The verdict's clauses on trading: against the benchmark after costs, the best baseline, PSR, DSR."""
-    sr, bh = num(sharpe), num(benchmark_sharpe)
-    if finite(sharpe) and finite(benchmark_sharpe):
-        if sharpe > benchmark_sharpe:
-            sig = "significant" if finite(dsr) and dsr > 0.95 else "not significant"
-            trade = f"{label} Sharpe {sr} beat {benchmark_name} {bh} after costs ({sig}: DSR {num(dsr)})"
-        else:
-            trade = f"{label} Sharpe {sr} did not beat {benchmark_name} {bh} after costs"
-    else:
-        trade = f"{label} Sharpe {sr} vs {benchmark_name} {bh} after costs (comparison n/a)"
-    parts = [trade]
-    if baseline_name is not None:
-        parts.append(f"best baseline {baseline_name} Sharpe {num(baseline_sharpe)}")
-    parts.append(f"PSR {num(psr)}")
-    parts.append(f"DSR {num(dsr)} over {trials} trial{'s' if trials != 1 else ''}")
-    return parts
-def universe_verdict(
-    report: dict,
-    strategy_sharpe: float,
-    benchmark_sharpe: float,
-    psr: float,
-    dsr: float,
-    trials: int,
-    baseline_name: str | None = None,
-    baseline_sharpe: float | None = None,
-    survivorship: str | None = None,
-    benchmark_name: str = "equal-weight buy-and-hold",
-    alpha: float = 0.05,
-) -> str:
-    """Plain-words summary of a universe run, in the style of :func:`verdict`.
+def universe_verdict(report: dict, trading: Trading, survivorship: str | None = None,
+                     benchmark_name: str = "equal-weight buy-and-hold", alpha: float = ALPHA) -> str:
+    """A universe's verdict, in the style of :func:`verdict`.
 
     Cross-sectional skill is claimed only when the mean Rank IC is positive AND its Newey-West p-value
-    (``report["rank_ic_pvalue"]``, two-sided) is below ``alpha``; anything else, n/a included, reads
-    "No evidence of cross-sectional skill". The portfolio's Sharpe is called a significant win over
-    ``benchmark_name`` only when it is higher and ``dsr > 0.95``. ``survivorship``, when given, is
-    appended as a final sentence (e.g. "Tickers are today's index members: survivorship bias
-    flatters every result."). Missing values print as "n/a".
+    (``report["rank_ic_pvalue"]``, two-sided) is below ``alpha``; anything else, n/a included, reads "No evidence
+    of cross-sectional skill". ``survivorship``, when given, is appended as a final sentence.
     """
     ric, t, pv = report.get("rank_ic"), report.get("rank_ic_tstat"), report.get("rank_ic_pvalue")
     skill = finite(ric) and finite(pv) and ric > 0 and pv < alpha
@@ -91,9 +94,7 @@ def universe_verdict(
     p_text = pvalue(pv, three_below=0.1)
     p_text = p_text if p_text.startswith("<") or p_text == "n/a" else f"= {p_text}"
     parts = [f"{head} (mean Rank IC {num(ric, 3)}, t = {num(t, 1)}, p {p_text})"]
-
-    parts += trading_clauses("portfolio", strategy_sharpe, benchmark_name, benchmark_sharpe, psr, dsr,
-                             trials, baseline_name, baseline_sharpe)
+    parts += trading_clauses("portfolio", benchmark_name, trading, alpha)
     line = "; ".join(parts) + "."
     if survivorship:
         note = survivorship.strip()
@@ -102,7 +103,7 @@ def universe_verdict(
 
 
 def run_verdict(metrics: dict) -> str:
-    """The verdict on the ensemble's result (the forecast traded), quoting the spread across seeds."""
+    """The verdict on a run's result (for an ensemble: the forecast traded), quoting the spread across seeds."""
     line = skill_verdict(metrics)
     seeds = metrics.get("seeds") or {}
     if seeds.get("n", 1) > 1:
@@ -114,14 +115,23 @@ def run_verdict(metrics: dict) -> str:
 
 def skill_verdict(metrics: dict) -> str:
     """The verdict on forecast skill and trading, from a run's metrics (one ticker or a universe)."""
-    f, sig = metrics["forecast"], metrics["significance"]
-    best = max(metrics.get("baselines", {}).items(), key=lambda kv: kv[1]["sharpe"], default=None)
+    f = metrics["forecast"]
+    trading = Trading.from_metrics(metrics)
     if "universe" in metrics:
-        return universe_verdict(f, metrics["strategy"]["sharpe"], metrics["benchmark"]["sharpe"], sig["psr"],
-                                sig["dsr"], sig["trials"], baseline_name=best[0] if best else None,
-                                baseline_sharpe=best[1]["sharpe"] if best else None,
-                                survivorship=metrics["universe"].get("survivorship"))
-    return verdict(dm_pvalue=f.get("dm_pvalue"), mse_ratio=f.get("mse_ratio"),
-                   sharpe=metrics["strategy"]["sharpe"], benchmark_sharpe=metrics["benchmark"]["sharpe"],
-                   psr=sig["psr"], dsr=sig["dsr"], trials=sig["trials"],
-                   baseline_name=best[0] if best else None, baseline_sharpe=best[1]["sharpe"] if best else None)
+        benchmark = metrics["universe"].get("benchmark", "")
+        name = "equal-weight buy-and-hold" if benchmark.startswith("equal-weight") or not benchmark else "the benchmark"
+        return universe_verdict(f, trading, survivorship=metrics["universe"].get("survivorship"), benchmark_name=name)
+    return verdict(f.get("dm_pvalue"), f.get("mse_ratio"), trading)
+
+
+def break_even_text(extra_bps: float | None, edge_at_run_costs: float | None, search_bps: float) -> str:
+    """A break-even (extra cost per side on top of the run's, :func:`lstmtrade.evaluate.performance.break_even`)
+    in words, given the figure it brings to zero (an annual return, or one minus the benchmark's) at the run's own
+    costs: ``reaches zero at +12.5 bps``."""
+    if extra_bps is None:
+        if finite(edge_at_run_costs) and edge_at_run_costs > 0:
+            return f"stays above zero beyond +{search_bps:,.0f} bps"
+        return "is below zero even at zero cost"
+    if extra_bps > 0:
+        return f"reaches zero at +{extra_bps:.1f} bps"
+    return f"is already below zero at this run's costs (zero at {extra_bps:.1f} bps)"

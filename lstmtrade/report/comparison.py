@@ -9,19 +9,23 @@ from typing import Any
 
 import pandas as pd
 
+from ..evaluate.performance import BREAK_EVEN_SEARCH
+from ..evaluate.verdict import break_even_text
 from ..files import write_text
+from ..formatting import num, pvalue
 from .html import html_table, page, pyplot, svg
 
 
 def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, curves: pd.DataFrame,
                      predictions: pd.DataFrame, per_fold: pd.DataFrame, annualised: str = "",
-                     members: pd.DataFrame | None = None, sections: str = "") -> None:
+                     members: pd.DataFrame | None = None, sections: str = "", claims: str = "") -> None:
     """comparison.html: the verdict, the LSTM vs baselines vs buy-and-hold table, cumulative returns of
     all of them on one chart, predicted vs realised returns, and skill per fold; inline SVG, offline.
 
     ``annualised`` says how the table's Sharpe and CAGR were annualised (printed under it). ``members``
     (daily returns, one column per seed-ensemble member traded alone) are drawn faintly under the
-    curves; ``sections`` is HTML placed after the per-fold table (the seed ensemble's section)."""
+    curves; ``sections`` is HTML placed after the per-fold table (the seed ensemble's section); ``claims`` (HTML,
+    :func:`claims_note`) goes under the verdict."""
     plt = pyplot()
     from matplotlib.ticker import PercentFormatter
 
@@ -56,6 +60,7 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
     folds_chart = svg(fig)
 
     body = f"""<p class="verdict">{html.escape(verdict)}</p>
+{claims}
 <p><a href="tearsheet.html">QuantStats tearsheet: strategy vs buy-and-hold</a></p>
 <h2>Forecasters through the same walk-forward, strategy and costs</h2>
 {html_table(table)}
@@ -106,3 +111,21 @@ def comparison_curves(result: Any) -> pd.DataFrame:
     curves.update({name: bt_result.returns for name, (_, bt_result) in result.baselines.items()})
     curves["buy and hold"] = result.benchmark.returns
     return pd.DataFrame(curves)
+
+
+def claims_note(metrics: dict, benchmark_name: str) -> str:
+    """HTML under a page's verdict: the test behind the comparison with the benchmark, and the two break-evens
+    (extra cost per side on top of the run's), each named for what it compares."""
+    test = metrics["significance"].get("vs_benchmark") or {}
+    costs = metrics.get("costs") or {}
+    s, b = metrics["strategy"], metrics["benchmark"]
+    lines = [f"Sharpe above {benchmark_name}: difference {num(test.get('diff'))} ± {num(test.get('se'))} "
+             f"(Ledoit-Wolf HAC test), one-sided p {pvalue(test.get('pvalue'), three_below=0.1, equals=True)}. "
+             f"Sharpe above zero: PSR {num(metrics['significance']['psr'])}, DSR {num(metrics['significance']['dsr'])}."]
+    if costs:
+        paid = costs["commission_bps"] + costs["slippage_bps"]
+        own = break_even_text(costs["break_even_bps"], s["cagr"], BREAK_EVEN_SEARCH)
+        excess = break_even_text(costs["break_even_vs_benchmark_bps"], s["cagr"] - b["cagr"], BREAK_EVEN_SEARCH)
+        lines.append(f"Break-even, as extra cost per side on top of this run's {paid:g} bps: the annual return "
+                     f"{own}; the return over {benchmark_name} {excess}.")
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)

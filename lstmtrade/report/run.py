@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..files import atomic_write, write_csv
 from ..formatting import stamper
-from .comparison import annualised_note, comparison_curves, comparison_table, write_comparison
+from .comparison import annualised_note, claims_note, comparison_curves, comparison_table, write_comparison
 from .seeds import confidence_section
 from .tearsheet import write_tearsheet
 from .universe import write_universe_pages
@@ -65,4 +65,5 @@ def write_single_pages(result: Any) -> None:
     write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
                      comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data),
                      members=members if result.members else None,
-                     sections=confidence_section(result.metrics.get("seeds")))
+                     sections=confidence_section(result.metrics.get("seeds")),
+                     claims=claims_note(result.metrics, "buy-and-hold"))

@@ -16,7 +16,7 @@ import pandas as pd
 from ..evaluate.xsection import daily_ic, ic_by_month, per_ticker_skill, quantile_returns
 from ..files import write_text
 from ..formatting import num, pct, stamper
-from .comparison import annualised_note
+from .comparison import annualised_note, claims_note
 from .html import html_table, page, pyplot, svg
 from .seeds import confidence_section
 from .tearsheet import write_tearsheet
@@ -114,6 +114,7 @@ def comparison_page(result: Any, title: str) -> str:
                f"hit rate {pct(f.get('hit_rate'))} against an up-day share of {pct(f.get('up_share'))} "
                "(the hit rate of always predicting up).")
     body = f"""<p class="verdict">{html.escape(m['verdict'])}</p>
+{claims_note(m, _bench_label(result))}
 {f'<p class="caveat"><b>Survivorship bias:</b> {html.escape(caveat)}</p>' if caveat else ''}
 <p><a href="tearsheet.html">QuantStats tearsheet: portfolio vs {html.escape(_bench_label(result))}</a></p>
 <h2>Cross-sectional skill</h2>

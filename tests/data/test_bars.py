@@ -2,18 +2,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from builders import fx_hours
 
 from lstmtrade.data.bars import detect_bars, next_bar
 from lstmtrade.data.prices import load_prices
 from lstmtrade.errors import DataError
 from lstmtrade.files import csv_date_format
 from lstmtrade.formatting import stamp, stamper
-
-
-def fx_hours(weeks: int, start: str = "2021-01-03 22:00") -> pd.DatetimeIndex:
-    """Hourly bars of a 24 h x 5 days market in UTC: Sunday 22:00 to Friday 21:00, every week."""
-    first = pd.Timestamp(start)
-    return pd.DatetimeIndex([first + pd.Timedelta(weeks=w, hours=h) for w in range(weeks) for h in range(120)])
 
 
 def session_bars(days: int, per_day: int, step: str, open_at: str) -> pd.DatetimeIndex:

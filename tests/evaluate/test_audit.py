@@ -67,3 +67,60 @@ def test_audit_command_exit_codes(tmp_path):
     bad = CliRunner().invoke(cli, [*args, "--strategy", str(peek)])
     assert bad.exit_code == 1
     assert "FAIL  truncation (strategy)" in bad.output and "first offending date" in bad.output
+
+
+class Never(PredictionStrategy):
+    """Never trades: its order book stays empty."""
+
+    def target_weight(self, prediction):
+        return 0.0
+
+
+class Once(PredictionStrategy):
+    """Flat until late in the run, then buys and holds: one order, so runs cut before it have none (the case
+    that ended the README's audit example in an IndexError: an empty order book compared with an empty slice)."""
+
+    def target_weight(self, prediction):
+        return 1.0 if len(self) > 800 else 0.0
+
+
+class Daily(PredictionStrategy):
+    """Flips between long and flat every bar: an order every day."""
+
+    def target_weight(self, prediction):
+        return 0.0 if len(self) % 2 else 1.0
+
+
+@pytest.mark.parametrize("strategy", [Never, Once, Daily])
+def test_strategies_that_trade_never_once_or_daily_get_pass_lines(short_prices, strategy):
+    seen = []
+    checks = audit(short_prices, FAST, strategy, strategy_cuts=6, progress=seen.append)
+    assert [c.status for c in checks if c.status != "INFO"] == ["PASS"] * 4, [c.line() for c in checks]
+    # the long stages say where they are: cut date k of n
+    assert "truncation (strategy): cut date 6 of 6" in " ".join(seen)
+    assert any(line.startswith("truncation (model): retraining on data cut at") for line in seen)
+
+
+def test_the_readme_hurdle_strategy_audits_without_an_error(short_prices):
+    """The README's Cautious strategy with hurdle=0.002 trades rarely; its audit used to end in an IndexError."""
+    class Cautious(PredictionStrategy):
+        params = (("hurdle", 0.001), ("size", 0.5))
+
+        def target_weight(self, prediction):
+            return self.p.size if prediction > self.p.hurdle else 0.0
+
+    checks = audit(short_prices, Config(min_train=300, retrain_every=150, epochs=2, lookback=10, hidden=8,
+                                        baselines=False), Cautious, {"hurdle": 0.002}, strategy_cuts=6)
+    assert [c.status for c in checks if c.status != "INFO"] == ["PASS"] * 4, [c.line() for c in checks]
+
+
+def test_a_universe_audit_passes_with_progress():
+    from lstmtrade.backtesting.rules import TopK
+    from lstmtrade.data.panel import load_universe
+
+    universe = load_universe("sample:SP500", tickers=["AAL", "ABT", "ADM", "AIG", "AXP", "BAC"], end="2016-06-30")
+    seen = []
+    checks = audit(universe, Config(model="persistence", min_train=300, retrain_every=120), TopK, {"k": 2},
+                   strategy_cuts=4, progress=seen.append)
+    assert [c.status for c in checks if c.status != "INFO"] == ["PASS"] * 4, [c.line() for c in checks]
+    assert "future poisoning (strategy): cut date 4 of 4" in " ".join(seen)

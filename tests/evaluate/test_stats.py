@@ -22,7 +22,7 @@ from lstmtrade.evaluate.stats import (
     sharpe_estimator_variance,
     sharpe_ratio,
 )
-from lstmtrade.evaluate.verdict import verdict
+from lstmtrade.evaluate.verdict import Trading, verdict
 
 LOSS_MODEL = np.array([1.0, 2.0, 0.5, 1.5, 1.0, 0.2])
 LOSS_BENCH = np.array([2.0, 2.5, 1.0, 1.0, 2.0, 1.0])
@@ -156,7 +156,7 @@ def test_random_walk_has_no_skill():
     assert 0.47 <= rep["hit_rate"] <= 0.53
     assert rep["dm_pvalue"] > 0.01
     assert rep["oos_r2"] < 0
-    line = verdict(rep["dm_pvalue"], rep["mse_ratio"], 0.3, 0.45, 0.7, 0.4, 7)
+    line = verdict(rep["dm_pvalue"], rep["mse_ratio"], Trading(0.3, 0.45, 0.7, 0.4, 7, 0.8))
     assert line.startswith("No evidence of forecasting skill")
 
 
@@ -165,9 +165,9 @@ def test_informative_forecast_has_skill():
     pred = target + pd.Series(rng.normal(0.0, 0.003, len(idx)), index=idx)
     rep = forecast_report(pred, target)
     assert rep["dm_pvalue"] < 0.01 and rep["mse_ratio"] < 1 and rep["hit_rate"] > 0.7
-    line = verdict(rep["dm_pvalue"], rep["mse_ratio"], 1.2, 0.45, 0.99, 0.97, 7)
+    line = verdict(rep["dm_pvalue"], rep["mse_ratio"], Trading(1.2, 0.45, 0.99, 0.97, 7, 0.004))
     assert line.startswith("Evidence of forecasting skill")
-    assert "beat buy-and-hold" in line and "(significant" in line
+    assert "beat buy-and-hold 0.45 after costs, significantly (above buy-and-hold: p = 0.004)" in line
 
 
 def test_per_fold():
@@ -269,18 +269,23 @@ def test_breakeven_cost():
 
 
 def test_verdict_wording():
-    line = verdict(0.41, 1.002, 0.31, 0.45, 0.72, 0.40, 7)
-    assert line.startswith("No evidence of forecasting skill (DM p = 0.41")
-    assert "did not beat buy-and-hold 0.45" in line and "DSR 0.40 over 7 trials" in line
+    line = verdict(0.41, 1.002, Trading(0.31, 0.45, 0.72, 0.40, 7, 0.71))
+    assert line == ("No evidence of forecasting skill (DM p = 0.41, MSE ratio 1.002); strategy Sharpe 0.31 did not "
+                    "beat buy-and-hold 0.45 after costs (above buy-and-hold: p = 0.71); Sharpe above zero: PSR 0.72, "
+                    "DSR 0.40 over 7 trials.")
     # small p but worse than the zero forecast: never claims skill
-    assert verdict(0.001, 1.01, 1.0, 0.5, 0.9, 0.9, 3).startswith("No evidence")
-    beat = verdict(0.3, 0.99, 0.8, 0.45, 0.9, 0.6, 7, baseline_name="momentum", baseline_sharpe=0.7)
-    assert "beat buy-and-hold 0.45 after costs (not significant" in beat
+    assert verdict(0.001, 1.01, Trading(1.0, 0.5, 0.9, 0.9, 3)).startswith("No evidence")
+    beat = verdict(0.3, 0.99, Trading(0.8, 0.45, 0.9, 0.6, 7, 0.21, "momentum", 0.7))
+    assert "beat buy-and-hold 0.45 after costs, not significantly (above buy-and-hold: p = 0.21)" in beat
     assert "best baseline momentum Sharpe 0.70" in beat
+    # a high PSR or DSR never makes the comparison with buy-and-hold "significant": only its own test does
+    tiny = verdict(0.3, 0.99, Trading(1.30, 1.27, 1.0, 1.0, 1, 0.47))
+    assert "not significantly (above buy-and-hold: p = 0.47)" in tiny and "Sharpe above zero: PSR 1.00" in tiny
+    assert tiny.count("significant") == 1
     nan = float("nan")
-    na = verdict(nan, nan, nan, 0.45, nan, nan, 1)
+    na = verdict(nan, nan, Trading(nan, 0.45, nan, nan, 1))
     assert na.startswith("No evidence of forecasting skill (DM p = n/a")
-    assert "n/a" in na and "1 trial." in na
+    assert "(comparison n/a)" in na and "1 trial." in na and "significant" not in na
 
 
 def test_a_trial_that_never_traded_counts_but_does_not_make_dsr_undefined():

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as st
 
 from lstmtrade.evaluate.stats import diebold_mariano, forecast_report
-from lstmtrade.evaluate.verdict import universe_verdict
+from lstmtrade.evaluate.verdict import Trading, universe_verdict
 from lstmtrade.evaluate.xsection import (
     daily_ic,
     ic_by_month,
@@ -68,7 +68,7 @@ def test_planted_signal_ic_matches_theory(b, seed):
     assert rep["rank_ic_tstat"] > 10 and rep["ic_tstat"] > 10 and rep["rank_ic_pvalue"] < 1e-6
     assert rep["ic"] == pytest.approx(ic.mean()) and rep["rank_ic"] == pytest.approx(ric.mean())
     assert rep["n"] == T * N and rep["n_days"] == T and rep["n_tickers"] == N
-    line = universe_verdict(rep, 1.2, 0.8, 0.99, 0.97, 3)
+    line = universe_verdict(rep, Trading(1.2, 0.8, 0.99, 0.97, 3))
     assert line.startswith("Evidence of cross-sectional skill (mean Rank IC ")
 
 
@@ -98,7 +98,7 @@ def test_no_signal_claims_no_skill(seed):
     assert abs(rep["rank_ic_tstat"]) < 3 and abs(rep["ic_tstat"]) < 3
     assert abs(rep["quantile_spread_t"]) < 3
     assert rep["dm_pvalue"] > 0.05 and rep["mse_ratio"] > 1
-    assert universe_verdict(rep, 0.3, 0.8, 0.6, 0.3, 5).startswith("No evidence of cross-sectional skill")
+    assert universe_verdict(rep, Trading(0.3, 0.8, 0.6, 0.3, 5)).startswith("No evidence of cross-sectional skill")
 
 
 def test_no_signal_false_claims_at_nominal_rate():
@@ -228,7 +228,7 @@ def test_nothing_valid_reports_none():
     rep = universe_report(pred, real * np.nan)
     assert rep["n"] == 0 and rep["ic"] is None and rep["dm_pvalue"] is None and rep["hit_rate"] is None
     json.dumps(rep, allow_nan=False)
-    line = universe_verdict(rep, float("nan"), 0.5, float("nan"), float("nan"), 1)
+    line = universe_verdict(rep, Trading(float("nan"), 0.5, float("nan"), float("nan"), 1))
     assert line.startswith("No evidence of cross-sectional skill (mean Rank IC n/a, t = n/a, p n/a)")
 
 
@@ -341,24 +341,25 @@ def test_pooled_dm_is_not_fooled_by_a_common_shock():
 
 def test_universe_verdict_wording():
     rep = {"rank_ic": 0.004, "rank_ic_tstat": 0.6, "rank_ic_pvalue": 0.55}
-    line = universe_verdict(rep, 0.31, 0.85, 0.60, 0.40, 7)
+    line = universe_verdict(rep, Trading(0.31, 0.85, 0.60, 0.40, 7, 0.93))
     assert line == (
         "No evidence of cross-sectional skill (mean Rank IC 0.004, t = 0.6, p = 0.55); portfolio Sharpe "
-        "0.31 did not beat equal-weight buy-and-hold 0.85 after costs; PSR 0.60; DSR 0.40 over 7 trials."
+        "0.31 did not beat equal-weight buy-and-hold 0.85 after costs (above equal-weight buy-and-hold: p = 0.93); "
+        "Sharpe above zero: PSR 0.60, DSR 0.40 over 7 trials."
     )
     # significant but negative: the forecast ranks names the wrong way round, which is not skill
     neg = {"rank_ic": -0.03, "rank_ic_tstat": -5.0, "rank_ic_pvalue": 1e-6}
-    assert universe_verdict(neg, 1.0, 0.5, 0.9, 0.9, 1).startswith("No evidence")
+    assert universe_verdict(neg, Trading(1.0, 0.5, 0.9, 0.9, 1)).startswith("No evidence")
     pos = {"rank_ic": 0.031, "rank_ic_tstat": 6.2, "rank_ic_pvalue": 1e-9}
-    line = universe_verdict(pos, 1.1, 0.85, 0.99, 0.97, 4, baseline_name="momentum", baseline_sharpe=0.9,
+    line = universe_verdict(pos, Trading(1.1, 0.85, 0.99, 0.97, 4, 0.0004, "momentum", 0.9),
                             survivorship="Tickers are today's S&P 500 members: survivorship bias flatters")
     assert line == (
         "Evidence of cross-sectional skill (mean Rank IC 0.031, t = 6.2, p < 0.001); portfolio Sharpe 1.10 "
-        "beat equal-weight buy-and-hold 0.85 after costs (significant: DSR 0.97); best baseline momentum "
-        "Sharpe 0.90; PSR 0.99; DSR 0.97 over 4 trials. Tickers are today's S&P 500 members: survivorship "
-        "bias flatters."
+        "beat equal-weight buy-and-hold 0.85 after costs, significantly (above equal-weight buy-and-hold: "
+        "p < 0.001); best baseline momentum Sharpe 0.90; Sharpe above zero: PSR 0.99, DSR 0.97 over 4 trials. "
+        "Tickers are today's S&P 500 members: survivorship bias flatters."
     )
     border = {"rank_ic": 0.01, "rank_ic_tstat": 1.9, "rank_ic_pvalue": 0.051}
     # just above alpha: no claim, and the p-value is not rounded down to read "p = 0.05"
-    assert universe_verdict(border, 1.0, 0.5, 0.9, 0.9, 1).startswith(
+    assert universe_verdict(border, Trading(1.0, 0.5, 0.9, 0.9, 1)).startswith(
         "No evidence of cross-sectional skill (mean Rank IC 0.010, t = 1.9, p = 0.051)")

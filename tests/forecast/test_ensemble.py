@@ -201,7 +201,7 @@ def test_confidence_weighted_sizes_by_forecast_over_uncertainty(msft, preds):
 def test_portfolio_strategies_receive_the_uncertainty_per_ticker():
     from types import SimpleNamespace
 
-    from test_portfolio import universe
+    from builders import universe
 
     from lstmtrade.backtesting.portfolio_strategy import PortfolioStrategy
     from lstmtrade.backtesting.stage import trade
