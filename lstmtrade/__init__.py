@@ -36,6 +36,7 @@ _EXPORTS = {
     "series_benchmark": "lstmtrade.backtesting.stage",
     "backtest": "lstmtrade.backtesting.single",
     "load_strategy": "lstmtrade.backtesting.loader",
+    "Costs": "lstmtrade.backtesting.costs",
     "BacktestResult": "lstmtrade.backtesting.engine",
     "run": "lstmtrade.pipeline",
     "rebacktest": "lstmtrade.pipeline",

@@ -75,6 +75,13 @@ class Config:
     params: Mapping[str, Any] = field(default_factory=dict)  # extra strategy params
     commission: float = 10.0  # basis points of traded value, each side
     slippage: float = 0.0  # basis points added to the fill price against you
+    borrow: float = 0.0  # basis points a year on the market value of short positions, charged daily
+    borrow_file: str | None = None  # CSV ticker,bps: per-ticker borrow rates (others pay --borrow)
+    spread: float | str | None = None  # full bid-ask spread in bps, or "auto" (estimated per ticker); half per fill
+    impact: float = 0.0  # K of the square-root impact: cost = K * sigma20 * sqrt(shares / ADV20) of traded value
+    max_participation: float | None = None  # an order trades at most this fraction of its bar's volume
+    min_commission: float = 0.0  # currency, the least commission of a fill
+    capacity: tuple[float, ...] | None = None  # starting capitals to re-run the backtest at (capacity.csv)
     cash: float = 100_000.0
     baselines: bool = True  # also run the cheap baseline forecasters
     cache: bool = True  # reuse folds trained before with the same rows and settings
@@ -147,6 +154,18 @@ FIELD_HELP: dict[str, str] = {
     "params": "Strategy params as name=value.",
     "commission": "Commission in basis points of traded value, per side.",
     "slippage": "Slippage in basis points of price, against each fill.",
+    "borrow": "Annual borrow fee in basis points on the market value of short positions, charged daily "
+              "(general collateral for large caps is about 25-50 bps; hard-to-borrow names cost far more).",
+    "borrow_file": "CSV with columns ticker,bps: a borrow rate per ticker (tickers not listed pay --borrow).",
+    "spread": "Bid-ask spread in basis points, half paid on every fill, or auto: estimated per ticker from its "
+              "own high/low/close over the 20 bars before each fill (Abdi-Ranaldo).",
+    "impact": "Square-root market impact K: each fill pays K x sigma20 x sqrt(shares / ADV20) of its value "
+              "(sigma20, ADV20: volatility and mean volume of the 20 bars before it; about 0.1 to 1).",
+    "max_participation": "Largest fraction of a bar's volume one order may trade, in (0, 1]; the rest is not "
+                         "traded and is reported as unfilled.",
+    "min_commission": "Least commission per fill, in currency.",
+    "capacity": "Comma-separated starting capitals (1e6,1e7,1e8): re-run the backtest at each, without "
+                "retraining, and write capacity.csv (Sharpe, CAGR, volume participation, unfilled).",
     "cash": "Starting cash.",
     "baselines": "Also run the baseline forecasters (zero, persistence, linear) for comparison.",
     "cache": "Reuse folds trained before with the same rows and settings (stored under OUT/.cache).",
@@ -182,10 +201,16 @@ def _check(c: Config) -> None:
         value = getattr(c, name)
         if not _is_number(value) or value <= 0:
             _fail(name, "must be a number > 0", value)
-    for name in ("commission", "slippage"):
+    for name in ("commission", "slippage", "borrow", "impact", "min_commission"):
         value = getattr(c, name)
         if not _is_number(value) or value < 0:
-            _fail(name, "must be a number >= 0 (basis points)", value)
+            _fail(name, "must be a number >= 0", value)
+    if c.spread is not None and c.spread != "auto" and not (_is_number(c.spread) and c.spread >= 0):
+        _fail("spread", "must be auto or a number of basis points >= 0", c.spread)
+    if c.max_participation is not None and not (_is_number(c.max_participation) and 0 < c.max_participation <= 1):
+        _fail("max_participation", "must be a fraction in (0, 1]", c.max_participation)
+    if c.capacity is not None and not (c.capacity and all(_is_number(x) and x > 0 for x in c.capacity)):
+        _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", c.capacity)
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
     for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES)):
@@ -221,14 +246,34 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
         out["features"] = tuple(part.strip() for part in out["features"].split(",") if part.strip())
     elif "features" in out:
         out["features"] = tuple(out["features"])
-    for name in ("data", "start", "end", "benchmark", "date_format"):
+    if isinstance(out.get("spread"), str) and out["spread"].strip().lower() != "auto":
+        try:
+            out["spread"] = float(out["spread"])
+        except ValueError:
+            _fail("spread", "must be auto or a number of basis points >= 0", out["spread"])
+    elif isinstance(out.get("spread"), str):
+        out["spread"] = "auto"
+    elif isinstance(out.get("spread"), int) and not isinstance(out.get("spread"), bool):
+        out["spread"] = float(out["spread"])
+    if isinstance(out.get("capacity"), str):
+        try:
+            out["capacity"] = tuple(float(x) for x in out["capacity"].split(",") if x.strip()) or None
+        except ValueError:
+            _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", out["capacity"])
+    elif out.get("capacity") is not None and not isinstance(out.get("capacity"), tuple):
+        try:
+            out["capacity"] = tuple(float(x) for x in out["capacity"])
+        except (TypeError, ValueError):
+            _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", out["capacity"])
+    for name in ("data", "start", "end", "benchmark", "date_format", "borrow_file"):
         if name in out and out[name] is not None:
             out[name] = str(out[name])
     if isinstance(out.get("tickers"), str):
         out["tickers"] = tuple(t.strip().upper() for t in out["tickers"].split(",") if t.strip()) or None
     elif out.get("tickers") is not None:
         out["tickers"] = tuple(str(t).strip().upper() for t in out["tickers"]) or None
-    for name in ("dropout", "lr", "val_fraction", "threshold", "commission", "slippage", "cash"):
+    for name in ("dropout", "lr", "val_fraction", "threshold", "commission", "slippage", "cash", "borrow", "impact",
+                 "min_commission", "max_participation"):
         if isinstance(out.get(name), int) and not isinstance(out.get(name), bool):
             out[name] = float(out[name])
     if out.get("train_window") == 0:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .backtesting.costs import costs_of
 from .backtesting.engine import BacktestResult
 from .backtesting.loader import resolve_strategy, strategy_label
 from .backtesting.stage import benchmark, trade
@@ -22,6 +23,7 @@ from .config import Config, Progress, load_toml, make_config, to_toml
 from .data.load import bar_spec, is_universe_data, load_data
 from .data.prices import PriceData, load_prices
 from .errors import ConfigError, DataError, Interrupted
+from .evaluate.capacity import capacity
 from .evaluate.ledger import record as record_trial
 from .evaluate.ledger import trial_key
 from .evaluate.metrics import build_metrics
@@ -188,6 +190,7 @@ def preflight(prices: PriceData, config: Config) -> None:
             load_prices(config.benchmark)
         except DataError as exc:
             raise DataError(f"--benchmark: {exc}") from None
+    costs_of(config)  # a borrow file that cannot be read stops here, before any training
     first_row = warmup(config.features)
     val = config.val_fraction if (config.model == "lstm" and config.early_stopping_active) else 0.0
     WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback, val).split(
@@ -207,7 +210,8 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
     bars = bar_spec(prices, config)
-    costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
+    trading = costs_of(config)
+    costs = {"cash": config.cash, "costs": trading}
     strat = trade(prices, predictions, cls, costs, params, bars.periods_per_year)
     bench = benchmark(prices, predictions, config, costs)
     timings["backtest"] = time.perf_counter() - t0
@@ -236,7 +240,13 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
         found = [{"key": key, "sharpe": sharpe}]
     metrics["significance"] = {**significance(strat.returns, [t["sharpe"] for t in found]),
                                "vs_benchmark": vs_benchmark(strat, bench, bars.periods_per_year)}
-    metrics["costs"] = cost_summary(strat, bench, config, bars.periods_per_year)
+    metrics["costs"] = cost_summary(strat, bench, trading, prices, config.cash, bars.periods_per_year)
+    if config.capacity:
+        emit({"event": "stage", "name": f"capacity at {len(config.capacity)} capitals"})
+        t0 = time.perf_counter()
+        metrics["capacity"] = capacity(prices, predictions, cls, trading, params, config.capacity,
+                                       bars.periods_per_year)
+        timings["capacity"] = time.perf_counter() - t0
     metrics["verdict"] = run_verdict(metrics)
     result = RunResult(config, prices, predictions, strat, bench, metrics, folder, baselines=baselines,
                        per_fold=per_fold, members=members)

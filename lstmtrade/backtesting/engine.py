@@ -8,6 +8,7 @@ becomes one :class:`~lstmtrade.errors.StrategyError` line.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 from ..data.bars import BarSpec, detect_bars
 from ..errors import StrategyError
 from ._backtrader import bt
+from .costs import Costs, install
 
 HISTORY = 252  # bars of price history before the first predicted day, for indicator warm-up
 
@@ -34,6 +36,8 @@ class BacktestResult:
     decisions: pd.Series = field(default_factory=pd.Series)  # target weight chosen at each close (NaN: none)
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)  # every order created: date, size
     positions: pd.DataFrame = field(default_factory=pd.DataFrame)  # portfolios: weight per ticker at each close
+    unfilled: pd.DataFrame = field(default_factory=pd.DataFrame)  # shares a volume cap kept from trading
+    borrow_paid: float = 0.0  # borrow fees charged on short positions, in currency
 
 
 def strategy_params(cls: type) -> dict[str, Any]:
@@ -53,15 +57,17 @@ def check_params(cls: type, params: dict[str, Any]) -> None:
 
 
 def run_cerebro(cerebro: Any, strategy: type, params: dict[str, Any], recorder: type, cash: float,
-                commission: float, slippage: float) -> Any:
-    """Add the strategy, its recorder, the broker's cash and costs (bps) to ``cerebro``, run it, and return
-    the strategy instance; a user's strategy failing inside Backtrader becomes one StrategyError line."""
+                costs: Costs, frames: Mapping[Any, pd.DataFrame]) -> Any:
+    """Add the strategy, its recorder, the broker's cash and costs to ``cerebro`` (``frames``: each feed's rows, for
+    per-bar costs), run it, and return the strategy instance; a user's strategy failing inside Backtrader becomes
+    one StrategyError line."""
     cerebro.addstrategy(strategy, **params)
     cerebro.addanalyzer(recorder, _name="recorder")
     cerebro.broker.setcash(float(cash))
-    cerebro.broker.setcommission(commission=commission / 1e4)
-    if slippage:
-        cerebro.broker.set_slippage_perc(slippage / 1e4, slip_open=True, slip_match=True, slip_out=False)
+    cerebro._lstmtrade_costs = costs  # read by the base strategies' sizing (spread, impact, volume cap)
+    install(cerebro, costs, frames)
+    if costs.slippage:
+        cerebro.broker.set_slippage_perc(costs.slippage / 1e4, slip_open=True, slip_match=True, slip_out=False)
     try:
         (strat,) = cerebro.run()
     except StrategyError:
@@ -70,6 +76,12 @@ def run_cerebro(cerebro: Any, strategy: type, params: dict[str, Any], recorder: 
         raise StrategyError(f"{strategy.__name__} failed during the backtest: "
                             f"{type(exc).__name__}: {exc}") from exc
     return strat
+
+
+def borrow_paid(strat: Any) -> float:
+    """Borrow fees charged on short positions over the run (:class:`~lstmtrade.backtesting.costs.Borrow`)."""
+    borrow = getattr(strat.analyzers.recorder, "borrow", None)
+    return float(borrow.paid) if borrow is not None else 0.0
 
 
 def feed_timeframe(index: pd.DatetimeIndex, bars: BarSpec | None = None) -> dict[str, Any]:

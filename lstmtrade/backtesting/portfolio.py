@@ -14,7 +14,8 @@ from ..data.prices import PriceData
 from ..errors import DataError, StrategyError
 from ..formatting import stamp
 from ._backtrader import bt
-from .engine import HISTORY, BacktestResult, check_params, feed_timeframe, run_cerebro, strategy_params
+from .costs import Borrow, Costs
+from .engine import HISTORY, BacktestResult, borrow_paid, check_params, feed_timeframe, run_cerebro, strategy_params
 from .portfolio_strategy import PortfolioStrategy, UniverseArrays
 from .rules import TopK
 
@@ -53,11 +54,13 @@ class _Recorder(bt.Analyzer):
 
     def start(self) -> None:
         self.orders: list[tuple[int, int, float]] = []
+        self.borrow = Borrow(getattr(self.strategy.env, "_lstmtrade_costs", None))
 
     def prenext(self) -> None:
         self.next()
 
     def next(self) -> None:
+        self.borrow.at_close(self.strategy)
         self.strategy._record_close()
 
     def notify_order(self, order: bt.Order) -> None:
@@ -68,8 +71,9 @@ class _Recorder(bt.Analyzer):
 def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictions: pd.DataFrame,
                        strategy: type[PortfolioStrategy] = TopK, *, uncertainty: pd.DataFrame | None = None,
                        cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0,
-                       history: int = HISTORY, **params: Any) -> BacktestResult:
-    """Run a :class:`PortfolioStrategy` over the out-of-sample days; costs in basis points per side.
+                       costs: Costs | None = None, history: int = HISTORY, **params: Any) -> BacktestResult:
+    """Run a :class:`PortfolioStrategy` over the out-of-sample days; costs in basis points per side (``costs``, a
+    :class:`~lstmtrade.backtesting.costs.Costs`, sets every kind and wins over ``commission`` and ``slippage``).
 
     ``prices`` maps ticker -> daily OHLCV bars (a DataFrame with open, high, low, close[, volume]
     columns, or PriceData). ``predictions`` is a wide frame: index = out-of-sample dates, columns =
@@ -89,9 +93,13 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro._lstmtrade_universe = universe
     timeframe = feed_timeframe(universe.dates)  # the bar size, as Backtrader names it (minutes x 60: hourly)
+    feeds = {}
     for ticker in universe.tickers:
-        cerebro.adddata(_ArrayFeed(frame=frames[ticker], **timeframe), name=str(ticker))
-    strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, commission, slippage)
+        feed = _ArrayFeed(frame=frames[ticker], **timeframe)
+        cerebro.adddata(feed, name=str(ticker))
+        feeds[feed] = frames[ticker]
+    costs = costs if costs is not None else Costs(commission, slippage)
+    strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, costs, feeds)
     days = slice(universe.first, universe.last + 1)
     dates, tickers = universe.dates, universe.tickers
     index = dates[days]
@@ -113,9 +121,10 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     trades = frame(strat.fills, ["action", "size", "price", "value", "commission"])
     rejected = frame(strat.order_log, ["status", "size"])
     orders = frame(strat.analyzers.recorder.orders, ["size"])
+    unfilled = frame(strat.unfilled, ["shares", "value"])
     used = {**strategy_params(strategy), **params}
     return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders,
-                          positions=positions)
+                          positions=positions, unfilled=unfilled, borrow_paid=borrow_paid(strat))
 
 
 def naive_dates(index: pd.DatetimeIndex) -> pd.DatetimeIndex:

@@ -54,7 +54,7 @@ import pandas as pd
 
 from ..errors import StrategyError
 from ._backtrader import bt
-from .strategy import takes_uncertainty
+from .strategy import takes_uncertainty, trade_cap
 
 
 @dataclass
@@ -117,6 +117,7 @@ class PortfolioStrategy(bt.Strategy):
         self.last_targets: pd.Series | None = None
         self.order_log: list[tuple] = []
         self.fills: list[tuple] = []
+        self.unfilled: list[tuple] = []  # (bar, ticker column, shares, value) a volume cap kept from trading
         self._decisions: dict[int, np.ndarray] = {}
         self._equity = np.full(len(universe.dates), np.nan)
         self._positions = np.zeros((len(universe.dates), len(self.tickers)))
@@ -135,6 +136,9 @@ class PortfolioStrategy(bt.Strategy):
         slip = float(self.broker.p.slip_perc or 0.0)
         self._buy_cost = (1.0 + slip) * (1.0 + comm)  # per unit of open price, at worst
         self._sell_net = (1.0 - slip) * (1.0 - comm)  # per unit of open price, at worst
+        self._slip_up, self._slip_down = 1.0 + slip, 1.0 - slip
+        self.costs = getattr(self.env, "_lstmtrade_costs", None)  # the run's Costs (spread, impact, volume cap)
+        self._plain = self.costs is None or self.costs.plain
 
     # -- the hook most users override
     def target_weights(self, predictions: pd.Series, uncertainty: pd.Series | None = None) -> pd.Series | None:
@@ -292,14 +296,30 @@ class PortfolioStrategy(bt.Strategy):
             return
         price = u.open[i, cols]
         have = shares[cols]
-        target = np.floor(np.abs(w) * equity / (price * self._buy_cost)) * np.sign(w)
+        buy_cost, sell_net = self._buy_cost, self._sell_net
+        extra = self._extra_rates(cols, np.zeros(len(cols)))
+        if extra is not None:  # spread (and impact, at the first sizing's trade) per name, paid on each fill
+            buy_cost, sell_net = self._buy_cost + self._slip_up * extra, self._sell_net - self._slip_down * extra
+        target = np.floor(np.abs(w) * equity / (price * buy_cost)) * np.sign(w)
         delta = target - have
+        if extra is not None and self.costs.impact:
+            extra = self._extra_rates(cols, delta)
+            buy_cost, sell_net = self._buy_cost + self._slip_up * extra, self._sell_net - self._slip_down * extra
+            target = np.floor(np.abs(w) * equity / (price * buy_cost)) * np.sign(w)
+            delta = target - have
         current = have * price / equity
         trade = (delta != 0) & ((np.abs(w - current) >= self.p.min_trade) | (w == 0) | (have == 0))
+        if self.costs is not None and self.costs.max_participation is not None:
+            delta = self._capped(cols, delta, trade, price)
+            trade &= delta != 0
         sells = trade & (delta < 0)
         buys = trade & (delta > 0)
-        budget = self.broker.getcash() + float(np.sum(-delta[sells] * price[sells])) * self._sell_net
-        cost = float(np.sum(delta[buys] * price[buys])) * self._buy_cost
+        if extra is None:  # one cost rate for every name
+            budget = self.broker.getcash() + float(np.sum(-delta[sells] * price[sells])) * sell_net
+            cost = float(np.sum(delta[buys] * price[buys])) * buy_cost
+        else:
+            budget = self.broker.getcash() + float(np.sum(-delta[sells] * price[sells] * sell_net[sells]))
+            cost = float(np.sum(delta[buys] * price[buys] * buy_cost[buys]))
         if cost > budget:  # not enough cash for every buy: scale them all down alike
             delta[buys] = np.floor(delta[buys] * max(budget, 0.0) / cost)
         for k in np.flatnonzero(sells):
@@ -307,6 +327,32 @@ class PortfolioStrategy(bt.Strategy):
         for k in np.flatnonzero(buys):
             if delta[k] > 0:
                 self._send(int(cols[k]), float(delta[k]))
+
+    def _extra_rates(self, cols: np.ndarray, delta: np.ndarray) -> np.ndarray | None:
+        """Per name in ``cols``, the cost per unit traded beyond commission and slippage (half spread, impact at
+        ``delta`` shares), or None when the run charges none."""
+        if self._plain:
+            return None
+        out = np.zeros(len(cols))
+        for k, j in enumerate(cols):
+            data = self.datas[int(j)]
+            info = self.broker.getcommissioninfo(data)
+            if hasattr(info, "bars"):
+                out[k] = info.bars.rate(len(data) - 1, float(delta[k]), info.p.impact)
+        return out
+
+    def _capped(self, cols: np.ndarray, delta: np.ndarray, trade: np.ndarray, price: np.ndarray) -> np.ndarray:
+        """``delta`` with each order held to the run's share of its bar's volume; what is cut is recorded."""
+        delta = delta.copy()
+        bar = len(self)  # the open being traded (next_open: the strategy has not advanced yet)
+        for k in np.flatnonzero(trade):
+            j = int(cols[k])
+            cap = trade_cap(self, self.datas[j])
+            if cap is not None and abs(delta[k]) > cap:
+                cut = delta[k] - math.copysign(cap, delta[k])
+                self.unfilled.append((bar, j, float(cut), abs(float(cut)) * float(price[k])))
+                delta[k] -= cut
+        return delta
 
     def _send(self, j: int, size: float) -> None:
         data = self.datas[j]

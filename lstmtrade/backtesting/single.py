@@ -20,7 +20,8 @@ from ..errors import DataError, StrategyError
 from ..forecast.predictions import Predictions
 from ..formatting import stamp
 from ._backtrader import bt
-from .engine import HISTORY, BacktestResult, check_params, feed_timeframe, run_cerebro, strategy_params
+from .costs import Borrow, Costs
+from .engine import HISTORY, BacktestResult, borrow_paid, check_params, feed_timeframe, run_cerebro, strategy_params
 from .portfolio_strategy import PortfolioStrategy
 from .strategy import BuyAndHold, LongFlat, PredictionFeed, PredictionStrategy
 
@@ -31,11 +32,13 @@ class _Recorder(bt.Analyzer):
     def start(self) -> None:
         self.rows: list[tuple[float, float, float]] = []
         self.orders: list[tuple[int, float]] = []
+        self.borrow = Borrow(getattr(self.strategy.env, "_lstmtrade_costs", None))
 
     def prenext(self) -> None:
         self.next()
 
     def next(self) -> None:
+        self.borrow.at_close(self.strategy)
         value = self.strategy.broker.getvalue()
         held = self.strategy.getposition().size * self.data.close[0]
         target = getattr(self.strategy, "_target", None)  # the decision taken at this close
@@ -48,9 +51,10 @@ class _Recorder(bt.Analyzer):
 
 def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,
              strategy: type[PredictionStrategy] = LongFlat, *, cash: float = 100_000.0,
-             commission: float = 10.0, slippage: float = 0.0, history: int = HISTORY,
+             commission: float = 10.0, slippage: float = 0.0, costs: Costs | None = None, history: int = HISTORY,
              periods_per_year: int | None = None, **params: Any) -> BacktestResult:
-    """Run ``strategy`` on the bars that have a prediction; costs in basis points.
+    """Run ``strategy`` on the bars that have a prediction; costs in basis points (``costs``, a
+    :class:`~lstmtrade.backtesting.costs.Costs`, sets every kind and wins over ``commission`` and ``slippage``).
 
     The feed starts up to ``history`` bars before the first predicted bar, with NaN predictions there,
     so indicators built in a strategy's ``__init__`` (a 200-bar average, say) are warm when trading
@@ -82,9 +86,11 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     if uncertainty is not None:  # a seed ensemble's spread: the feed's uncertainty line (NaN otherwise)
         feed_frame["uncertainty"] = uncertainty.astype("float64").reindex(feed_frame.index)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
-    cerebro.adddata(prediction_feed(feed_frame, frame.index, periods_per_year,
-                                    prices.bars if isinstance(prices, PriceData) else None))
-    strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, commission, slippage)
+    feed = prediction_feed(feed_frame, frame.index, periods_per_year,
+                           prices.bars if isinstance(prices, PriceData) else None)
+    cerebro.adddata(feed)
+    costs = costs if costs is not None else Costs(commission, slippage)
+    strat = run_cerebro(cerebro, strategy, params, _Recorder, cash, costs, {feed: feed_frame})
     rows = strat.analyzers.recorder.rows
     index = feed_frame.index[-len(rows):] if rows else feed_frame.index[:0]
     equity = pd.Series([r[0] for r in rows], index=index, name="equity")
@@ -99,8 +105,10 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     decisions = pd.Series([r[2] for r in rows], index=index, name="decision").reindex(feed_frame.index).loc[days]
     recorder = strat.analyzers.recorder
     orders = _dated(recorder.orders, ["size"], dates)
+    unfilled = _dated(strat.unfilled, ["shares", "value"], dates)
     used = {**strategy_params(strategy), **params}
-    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders)
+    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders,
+                          unfilled=unfilled, borrow_paid=borrow_paid(strat))
 
 
 def prediction_feed(feed_frame: pd.DataFrame, index: pd.DatetimeIndex, periods_per_year: int | None = None,
@@ -114,9 +122,11 @@ def prediction_feed(feed_frame: pd.DataFrame, index: pd.DatetimeIndex, periods_p
 
 
 def buy_and_hold(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Series | pd.DataFrame,
-                 *, cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0) -> BacktestResult:
+                 *, cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0,
+                 costs: Costs | None = None) -> BacktestResult:
     """The benchmark: fully long from the first possible open, same days and costs as the strategy."""
-    return backtest(prices, predictions, BuyAndHold, cash=cash, commission=commission, slippage=slippage)
+    return backtest(prices, predictions, BuyAndHold, cash=cash, commission=commission, slippage=slippage,
+                    costs=costs)
 
 
 def _dated(rows: list, columns: list[str], dates: pd.DatetimeIndex) -> pd.DataFrame:

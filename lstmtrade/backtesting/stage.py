@@ -11,6 +11,7 @@ from ..config import Config
 from ..data.prices import PriceData, load_prices
 from ..errors import DataError
 from ..forecast.predictions import Predictions
+from .costs import Costs
 from .engine import BacktestResult
 from .portfolio import backtest_portfolio, naive_dates, normalise_frame
 from .rules import EqualWeight
@@ -24,7 +25,8 @@ def trade(prices: Any, predictions: Predictions, cls: type, costs: dict, params:
     that annualise (VolTarget); None: the data's own."""
     if predictions.is_universe:
         uncertainty = predictions.wide("uncertainty") if predictions.has_uncertainty else None
-        return backtest_portfolio(prices.prices, predictions.wide(), cls, uncertainty=uncertainty, **costs, **params)
+        feeds = prices.prices if hasattr(prices, "prices") else prices  # a Universe, or {ticker: bars}
+        return backtest_portfolio(feeds, predictions.wide(), cls, uncertainty=uncertainty, **costs, **params)
     return backtest(prices, predictions, cls, **costs, periods_per_year=periods_per_year, **params)
 
 
@@ -41,8 +43,8 @@ def benchmark(prices: Any, predictions: Predictions, config: Config, costs: dict
 
 
 def equal_weight_buy_and_hold(prices: Mapping[str, pd.DataFrame | PriceData], predictions: pd.DataFrame, *,
-                              cash: float = 100_000.0, commission: float = 10.0,
-                              slippage: float = 0.0) -> BacktestResult:
+                              cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0,
+                              costs: Costs | None = None) -> BacktestResult:
     """The universe's benchmark: equal weights in the tickers with a forecast on the first day, held.
 
     It decides at the first out-of-sample close, like any strategy, so it buys at the first open a
@@ -51,11 +53,11 @@ def equal_weight_buy_and_hold(prices: Mapping[str, pd.DataFrame | PriceData], pr
     reinvested); a ticker without a bar at that first open is bought at its next bar.
     """
     return backtest_portfolio(prices, predictions, EqualWeight, cash=cash, commission=commission,
-                              slippage=slippage, history=0)
+                              slippage=slippage, costs=costs, history=0)
 
 
 def series_benchmark(prices: PriceData | pd.DataFrame, days: pd.DatetimeIndex, *, cash: float = 100_000.0,
-                     commission: float = 10.0, slippage: float = 0.0) -> BacktestResult:
+                     commission: float = 10.0, slippage: float = 0.0, costs: Costs | None = None) -> BacktestResult:
     """Buy-and-hold of one series (an index or ETF) over ``days``, with the same costs and timing.
 
     It decides at the first of ``days`` that the series trades and buys at its next open (so, like the
@@ -70,7 +72,7 @@ def series_benchmark(prices: PriceData | pd.DataFrame, days: pd.DatetimeIndex, *
         raise DataError(f"the benchmark series trades on {len(common)} of the {len(days)} backtest days; "
                         "it needs at least two (check its dates)")
     result = buy_and_hold(frame, pd.Series(0.0, index=common, name="prediction"),
-                          cash=cash, commission=commission, slippage=slippage)
+                          cash=cash, commission=commission, slippage=slippage, costs=costs)
     equity = result.equity.reindex(days).ffill().fillna(float(cash))
     result.equity = equity
     result.returns = equity.pct_change().fillna(0.0).rename("returns")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Any
 
 from ..errors import StrategyError
 from ._backtrader import bt
@@ -72,6 +73,7 @@ class PredictionStrategy(bt.Strategy):
         self._pending = None
         self.order_log: list[dict] = []
         self.fills: list[dict] = []
+        self.unfilled: list[dict] = []  # shares a volume cap kept from trading (bar, shares, value)
 
     def start(self) -> None:
         if "_pending" not in vars(self):  # a subclass __init__ that skipped the base class's
@@ -114,17 +116,32 @@ class PredictionStrategy(bt.Strategy):
         current = position * price / value if value > 0 else 0.0
         if abs(target - current) < self.p.min_trade and not (target == 0 and position != 0):
             return
-        costs = 1.0 + self._cost_rate()
-        shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
-        if shares > position:  # a buy must be paid from cash, commission on the whole trade included
-            shares = min(shares, position + math.floor(self.broker.getcash() / (price * costs)))
+        shares = self._shares(target, value, price, position, self._cost_rate())
+        if shares != position:  # with spread or impact costs: size again at the first sizing's rate
+            shares = self._shares(target, value, price, position, self._cost_rate(shares - position))
+        cap = trade_cap(self)
+        if cap is not None and abs(shares - position) > cap:  # a volume cap: trade what the bar allows
+            wanted = shares
+            shares = position + math.copysign(cap, shares - position)
+            self.unfilled.append({"bar": len(self) - 1, "shares": wanted - shares,
+                                  "value": abs(wanted - shares) * price})
         if shares != position:
             self._pending = self.order_target_size(target=shares)
 
-    def _cost_rate(self) -> float:
+    def _shares(self, target: float, value: float, price: float, position: float, rate: float) -> float:
+        """Whole shares for ``target`` of equity at this open, paying ``rate`` of the traded value in costs."""
+        costs = 1.0 + rate
+        shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
+        if shares > position:  # a buy must be paid from cash, commission on the whole trade included
+            shares = min(shares, position + math.floor(self.broker.getcash() / (price * costs)))
+        return shares
+
+    def _cost_rate(self, shares: float = 0.0) -> float:
+        """Costs per unit traded at this open: commission and slippage, plus half spread and impact if charged."""
         info = self.broker.getcommissioninfo(self.data)
         slip = self.broker.p.slip_perc if self.broker.p.slip_perc else 0.0
-        return float(info.p.commission) + float(slip)
+        extra = info.bars.rate(len(self.data) - 1, shares, info.p.impact) if hasattr(info, "bars") else 0.0
+        return float(info.p.commission) + float(slip) + extra
 
     def notify_order(self, order: bt.Order) -> None:
         if order.status in (order.Submitted, order.Accepted):
@@ -251,6 +268,15 @@ class BuyAndHold(PredictionStrategy):
     def next(self) -> None:
         if not math.isnan(float(self.prediction[0])):  # enters with the strategy, on the first forecast
             self.set_target(1.0)
+
+
+def trade_cap(strategy: bt.Strategy, data: Any = None) -> float | None:
+    """The most shares one order of ``strategy`` may trade on ``data`` at this open (the run's volume cap, a
+    fraction of this bar's volume), or None: no cap."""
+    costs = getattr(strategy.env, "_lstmtrade_costs", None)
+    if costs is None or costs.max_participation is None:
+        return None
+    return float(math.floor(costs.max_participation * float((data or strategy.data).volume[0])))
 
 
 def takes_uncertainty(method) -> bool:

@@ -218,9 +218,30 @@ class Console(Terminal):
                        f"Diebold-Mariano p {num(f.get('dm_pvalue'), 3)} (vs the zero forecast)")
         self._tail(out, result, m, s, bt, path)
 
+    @staticmethod
+    def _cost_lines(costs: dict, capacity: list | None) -> list[str]:
+        """What the costs took (each kind that was charged, a year), what a volume cap cut, and capacity."""
+        lines = []
+        paid, share = costs.get("paid") or {}, costs.get("paid_pct_a_year") or {}
+        kinds = [k for k in ("commission", "spread", "impact", "borrow", "slippage") if paid.get(k)]
+        if kinds and kinds != ["commission"]:
+            lines.append("costs: " + ", ".join(f"{k} {paid[k]:,.0f} ({pct(share.get(k), 2)} a year)" for k in kinds)
+                         + f"; turnover {num(costs.get('turnover'), 1)}x a year")
+        unfilled = costs.get("unfilled") or {}
+        if unfilled.get("orders"):
+            lines.append(f"volume cap: {unfilled['orders']} order(s) cut to {costs.get('max_participation'):g} of "
+                         f"their bar's volume; {unfilled['value']:,.0f} of value not traded")
+        for row in capacity or []:
+            lines.append(f"capacity {row['capital']:>14,.0f}: Sharpe {num(row['sharpe'])}, CAGR {pct(row['cagr'])}, "
+                         f"volume share mean {pct(row['participation_mean'], 3)} max {pct(row['participation_max'], 2)}"
+                         f", unfilled {pct(row['unfilled'])}")
+        return lines
+
     def _tail(self, out: list[str], result: Any, m: dict, s: dict, bt: dict, path: Any) -> None:
+        extras = any((m.get("costs") or {}).get("paid", {}).get(k) for k in ("spread", "impact"))
         out.append(f"trades: {s['trades']}, average exposure {s['exposure']:.0%}, "
-                   f"commission paid {s['commission_paid']:,.0f}")
+                   f"{'paid on fills' if extras else 'commission paid'} {s['commission_paid']:,.0f}")
+        out += self._cost_lines(m.get("costs") or {}, m.get("capacity"))
         seeds = m.get("seeds") or {}
         if seeds.get("n", 1) > 1:
             from ..evaluate.seeds import spread_line

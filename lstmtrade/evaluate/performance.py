@@ -3,10 +3,12 @@ are cheap, documented and testable. The statistical formulas live in :mod:`lstmt
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..backtesting.costs import paid
 from . import stats
 
 PERIODS = 252  # bars a year of weekday daily data; other data passes its own (lstmtrade.data.bars)
@@ -106,12 +108,27 @@ def _crossing(edge, lo: float) -> float | None:
     return stats.breakeven_cost(edge, lo, BREAK_EVEN_SEARCH, tol=0.01)
 
 
-def cost_summary(strategy, benchmark, config, periods: int = PERIODS) -> dict[str, float | None]:
-    """metrics.json's ``costs``: what the run charged per side, what the strategy paid, and its two break-evens
-    (:func:`break_even`)."""
-    paid = float(strategy.trades["commission"].sum()) if len(strategy.trades) else 0.0
-    return {"commission_bps": config.commission, "slippage_bps": config.slippage, "commission_paid": paid,
-            **break_even(strategy, benchmark, config.cash, config.commission + config.slippage, periods)}
+def cost_summary(strategy, benchmark, costs, prices, cash: float, periods: int = PERIODS) -> dict[str, Any]:
+    """metrics.json's ``costs``: the settings, what each kind took (currency and % of mean equity a year), annual
+    turnover, what a volume cap left unfilled, and the two break-evens (:func:`break_even`)."""
+    kinds = paid(strategy, prices, costs)
+    years = max(len(strategy.returns), 1) / periods
+    mean_equity = float(strategy.equity.mean()) if len(strategy.equity) else float(cash)
+    turn = turnover(strategy.returns, strategy.equity, strategy.trades, cash)
+    unfilled = getattr(strategy, "unfilled", None)
+    has_unfilled = isinstance(unfilled, pd.DataFrame) and len(unfilled)
+    return {
+        "commission_bps": costs.commission, "slippage_bps": costs.slippage, "borrow_bps": costs.borrow,
+        "borrow_file_tickers": len(costs.borrow_rates), "spread": costs.spread, "impact": costs.impact,
+        "max_participation": costs.max_participation, "min_commission": costs.min_commission,
+        "paid": kinds, "paid_total": float(sum(kinds.values())),
+        "paid_pct_a_year": {k: v / mean_equity / years for k, v in kinds.items()},
+        "turnover": float(turn.sum() / years),
+        "unfilled": {"orders": int(len(unfilled)) if has_unfilled else 0,
+                     "value": float(unfilled["value"].sum()) if has_unfilled else 0.0},
+        "commission_paid": float(strategy.trades["commission"].sum()) if len(strategy.trades) else 0.0,
+        **break_even(strategy, benchmark, cash, costs.commission + costs.slippage, periods),
+    }
 
 
 def vs_benchmark(strategy, benchmark, periods: int = PERIODS) -> dict:

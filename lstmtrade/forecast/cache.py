@@ -25,8 +25,9 @@ import numpy as np
 # Settings that do not change a fold's predictions (rows are hashed directly, so data/start/end too).
 # ``seeds`` is not one of them in spirit, but each seed-ensemble member is cached on its own under its own
 # seed, so member m of a run with --seed S is the entry of a one-seed run with --seed S + m.
-NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission", "slippage", "cash",
-                "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds"}
+NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission",
+                "slippage", "cash", "borrow", "borrow_file", "spread", "impact", "max_participation", "min_commission",
+                "capacity", "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds"}
 
 
 @functools.lru_cache(maxsize=None)

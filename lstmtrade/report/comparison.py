@@ -129,3 +129,13 @@ def claims_note(metrics: dict, benchmark_name: str) -> str:
         lines.append(f"Break-even, as extra cost per side on top of this run's {paid:g} bps: the annual return "
                      f"{own}; the return over {benchmark_name} {excess}.")
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+def break_even_banner(metrics: dict) -> str:
+    """One line for the tearsheet's banner: the break-even cost per side, against the run's own."""
+    costs = metrics.get("costs") or {}
+    if not costs:
+        return ""
+    paid = costs["commission_bps"] + costs["slippage_bps"]
+    own = break_even_text(costs["break_even_bps"], metrics["strategy"]["cagr"], BREAK_EVEN_SEARCH)
+    return f"Break-even: with costs per side {paid:g} bps plus an extra cost, the annual return {own}."

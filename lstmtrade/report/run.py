@@ -11,9 +11,18 @@ from typing import Any
 
 import pandas as pd
 
+from ..evaluate.capacity import COLUMNS as CAPACITY
 from ..files import atomic_write, write_csv
 from ..formatting import stamper
-from .comparison import annualised_note, claims_note, comparison_curves, comparison_table, write_comparison
+from .comparison import (
+    annualised_note,
+    break_even_banner,
+    claims_note,
+    comparison_curves,
+    comparison_table,
+    write_comparison,
+)
+from .costs import costs_section
 from .seeds import confidence_section
 from .tearsheet import write_tearsheet
 from .universe import write_universe_pages
@@ -36,6 +45,8 @@ def write_run_tables(result: Any) -> None:
     if preds.is_universe and isinstance(weights, pd.DataFrame) and len(weights):
         write_csv(folder / "weights.csv", weights.rename_axis("date"))
     write_csv(folder / "trades.csv", result.strategy.trades, index=False)
+    if result.metrics.get("capacity"):
+        write_csv(folder / "capacity.csv", pd.DataFrame(result.metrics["capacity"], columns=CAPACITY), index=False)
 
 
 def write_run_files(result: Any) -> None:
@@ -56,8 +67,9 @@ def write_single_pages(result: Any) -> None:
     title = (f"{result.prices.name}: {result.config.model.upper()} walk-forward, {result.strategy.strategy} "
              f"vs buy-and-hold, {show(frame.index[0])} to {show(frame.index[-1])}")
     verdict = result.metrics["verdict"]
-    banner = (f"<b>Verdict:</b> {html.escape(verdict)} &middot; "
-              '<a href="comparison.html">baselines, forecast skill and significance</a>')
+    banner = (f"<b>Verdict:</b> {html.escape(verdict)}<br>{html.escape(break_even_banner(result.metrics))} "
+              "&middot; "
+              '<a href="comparison.html">baselines, forecast skill, significance and costs</a>')
     data = result.metrics["data"]
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
                     periods=data["periods_per_year"])
@@ -65,5 +77,6 @@ def write_single_pages(result: Any) -> None:
     write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
                      comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data),
                      members=members if result.members else None,
-                     sections=confidence_section(result.metrics.get("seeds")),
+                     sections=costs_section(result.metrics, result.strategy, result.config.cash)
+                     + confidence_section(result.metrics.get("seeds")),
                      claims=claims_note(result.metrics, "buy-and-hold"))

@@ -16,7 +16,8 @@ import pandas as pd
 from ..evaluate.xsection import daily_ic, ic_by_month, per_ticker_skill, quantile_returns
 from ..files import write_text
 from ..formatting import num, pct, stamper
-from .comparison import annualised_note, claims_note
+from .comparison import annualised_note, break_even_banner, claims_note
+from .costs import costs_section
 from .html import html_table, page, pyplot, svg
 from .seeds import confidence_section
 from .tearsheet import write_tearsheet
@@ -32,7 +33,7 @@ def write_universe_pages(result: Any) -> None:
              f"pooled walk-forward, {result.strategy.strategy} vs {_bench_label(result)}, "
              f"{stamper(frame.index)(frame.index[0])} to {stamper(frame.index)(frame.index[-1])}")
     caveat = universe.get("survivorship")
-    banner = (f"<b>Verdict:</b> {html.escape(m['verdict'])}"
+    banner = (f"<b>Verdict:</b> {html.escape(m['verdict'])}<br>{html.escape(break_even_banner(m))}"
               + (f"<br><b>Survivorship:</b> {html.escape(caveat)}" if caveat else "")
               + ' &middot; <a href="comparison.html">cross-sectional skill, baselines and the data report</a>')
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
@@ -125,6 +126,7 @@ def comparison_page(result: Any, title: str) -> str:
 <h2>Forecasters through the same walk-forward, portfolio rule and costs</h2>
 {html_table(table)}
 <p>{html.escape(annualised_note(m["data"]))}</p>
+{costs_section(m, result.strategy, result.config.cash)}
 {confidence_section(m.get("seeds"))}
 <h2>Skill per fold</h2>
 {html_table(result.per_fold)}
