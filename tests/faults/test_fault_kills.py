@@ -2,6 +2,7 @@
 with worker processes running; then the run resumes to the same bytes, and no worker outlives its driver."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -31,6 +32,8 @@ def assert_resumes_to_the_reference(out, reference, monkeypatch, why: str, damag
     events = []
     lstmtrade.run(resume=folder, progress=events.append)
     assert exact_files(folder) == reference[1], why
+    resumed, whole = (json.loads((f / "metrics.json").read_text())["config"] for f in (folder, reference[0]))
+    assert resumed["strategy"] == whole["strategy"] == "LongFlat", why  # was: resumed LongFlat, whole "auto"
     warnings = [e["text"] for e in events if e["event"] == "warning"]
     assert len(warnings) == (1 if damaged else 0), (why, warnings)
     if damaged:
