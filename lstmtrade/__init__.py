@@ -47,6 +47,8 @@ _EXPORTS = {
     "DataError": "lstmtrade.errors",
     "ConfigError": "lstmtrade.errors",
     "StrategyError": "lstmtrade.errors",
+    "WriteError": "lstmtrade.errors",
+    "DamagedFileError": "lstmtrade.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -25,6 +25,16 @@ class ModelFileError(LstmtradeError):
     """A saved model file that is not ours, is damaged or is from an incompatible version."""
 
 
+class WriteError(LstmtradeError, OSError):
+    """A file or folder that cannot be written: a full disk, a read-only or unwritable folder. Files written
+    before it stay as they were (every write is atomic). Also an ``OSError``, so code that catches those still
+    does."""
+
+
+class DamagedFileError(LstmtradeError):
+    """A file lstmtrade wrote earlier that no longer reads back as written (cut short, edited or damaged)."""
+
+
 class Interrupted(LstmtradeError):
     """The user pressed Ctrl-C; finished folds are saved and the run can be resumed."""
 

@@ -1,8 +1,10 @@
 """Files every stage writes and reads back: run folders, atomic writes, JSON, and CSVs whose floats round-trip.
 
 Writing is atomic: :func:`atomic_write` writes a temporary file in the same folder and renames it onto the
-target, so a run killed half-way never leaves a file that looks complete. Run folders are new each time
-(:func:`new_run_dir`) and never overwritten.
+target, so a run killed half-way never leaves a file that looks complete. A write the system refuses (a full
+disk, an unwritable or read-only folder) removes its temporary file and raises :class:`~lstmtrade.errors.WriteError`,
+one line naming the file, with the earlier version of the file (if any) untouched. Run folders are new each
+time (:func:`new_run_dir`) and never overwritten.
 
 Exact CSVs (predictions.csv, folds/fold-NNN.csv): ``%.17g`` gives every float64 a decimal text that names
 exactly that double. Reading: pandas' default float parser is not exact on every supported version (pandas
@@ -16,6 +18,7 @@ This module sits on the ground floor: it imports only the standard library, nump
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -27,7 +30,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, WriteError
 
 DATE_ONLY = "%Y-%m-%d"
 DATE_TIME = "%Y-%m-%d %H:%M:%S"
@@ -60,17 +63,53 @@ def new_run_dir(root: str | Path, name: str, prefix: str | None = None) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp)`` then rename tmp onto ``path``; the temporary file is removed on failure."""
+    """Call ``write(tmp)`` then rename tmp onto ``path``; the temporary file is removed on failure.
+
+    An ``OSError`` on the way (no space left, permission denied, a read-only file system) becomes a
+    :class:`WriteError` naming ``path``; ``path`` itself is never left half-written."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the user's usual mode
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, WriteError):
+            raise
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_error(path: Path, exc: OSError) -> WriteError:
+    """One line for a write the system refused: the path and the system's reason."""
+    error = WriteError(f"cannot write {path}: {exc.strerror or exc}")
+    error.errno = exc.errno
+    return error
+
+
+def ensure_folder(folder: Path) -> Path:
+    """``folder`` (and its parents) created if missing; a refusal is a :class:`WriteError`."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(Path(folder), exc) from None
+    return Path(folder)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (what a run records of the files it may read back, in metrics.json)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _umask() -> int:

@@ -22,10 +22,11 @@ from .backtesting.stage import benchmark, trade
 from .config import Config, Progress, load_toml, make_config, to_toml
 from .data.load import bar_spec, is_universe_data, load_data
 from .data.prices import PriceData, load_prices
-from .errors import ConfigError, DataError, Interrupted
+from .errors import ConfigError, DataError, Interrupted, WriteError
 from .evaluate.capacity import capacity
 from .evaluate.ledger import record as record_trial
 from .evaluate.ledger import trial_key
+from .evaluate.ledger import trials as ledger_trials
 from .evaluate.metrics import build_metrics
 from .evaluate.performance import cost_summary, significance, vs_benchmark
 from .evaluate.seeds import seed_metrics
@@ -76,27 +77,49 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
     config, device_why = resolve_auto_device(config, len(prices.tickers) if is_universe_data(prices) else 1)
     preflight(prices, config)
+    if write or resume is not None:
+        ledger_trials(out, prices.sha256)  # a damaged trial ledger stops the run now, not after training
     if resume is not None:
         folder = Path(resume)
+        for stale in [*folder.glob(".*.tmp"), *folder.glob("folds/.*.tmp")]:  # writes cut by the interruption
+            stale.unlink(missing_ok=True)
     else:
         folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params, cls) if write else None
     _data_report(prices, config, folder)
     emit = progress or (lambda event: None)
     emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
           "device_why": device_why, "bars": bar_spec(prices, config)})
-    cache = FoldCache(Path(out) / ".cache" / "folds") if (config.cache and folder is not None) else None
+    cache = None
+    if config.cache and folder is not None:
+        cache = FoldCache(Path(out) / ".cache" / "folds", warn=lambda text: emit({"event": "warning", "text": text}))
     t0 = time.perf_counter()
     try:
         predictions = walk_forward_predict(prices, config, progress, cache=cache,
                                            fold_dir=folder / "folds" if folder is not None else None)
     except KeyboardInterrupt:
         raise Interrupted(folder if cache is not None else None) from None
+    except WriteError as exc:
+        raise _with_resume_hint(exc, folder) from None
     timings["forecast"] = time.perf_counter() - t0
     timings["forecast_train"] = predictions.timings.get("train", 0.0)
     timings["forecast_other"] = timings["forecast"] - timings["forecast_train"]  # features, cache, fold files
     if cache is not None and cache.hits:
         emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds)})
-    return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
+    try:
+        return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
+    except WriteError as exc:
+        raise _with_resume_hint(exc, folder) from None
+
+
+def _with_resume_hint(exc: WriteError, folder: Path | None) -> WriteError:
+    """``exc`` with what was kept and how to go on: the run folder's files are intact, and ``--resume`` finishes
+    the run, reusing the folds the cache holds."""
+    if folder is None or not (folder / "config.toml").exists():
+        return exc
+    error = WriteError(f"{exc}; files already written are intact: once it can be written (free space, fix "
+                       f"permissions), finish the run with  lstmtrade backtest --resume {folder}")
+    error.errno = exc.errno
+    return error
 
 
 def rebacktest(predictions: str | Path | Predictions, config: Config | None = None, *,
@@ -135,6 +158,8 @@ def _prepare(config: Config | None, settings: dict, strategy: str | type | None,
     t0 = time.perf_counter()
     prices = prices if prices is not None else load_data(config)
     cls, params = resolve_strategy(config, strategy, universe=is_universe_data(prices))
+    if strategy is None and config.strategy == "auto":  # record the class auto chose, as config.toml does, so a
+        config = config.replace(strategy=cls.__name__)  # resumed run (which reads config.toml) records the same
     return config, cls, params, prices, {"data": time.perf_counter() - t0}
 
 

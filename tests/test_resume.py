@@ -61,6 +61,8 @@ def test_interrupted_run_resumes_to_the_same_predictions(prices, tiny, tmp_path)
     cached = [e for e in events if e["event"] == "fold" and e.get("cached")]
     assert len(cached) == 3
     pd.testing.assert_frame_equal(resumed.predictions.frame, whole.predictions.frame, check_exact=True)
+    # both record the class --strategy auto chose, as config.toml does (a resumed run recorded it, a whole one "auto")
+    assert resumed.metrics["config"]["strategy"] == whole.metrics["config"]["strategy"] == "LongFlat"
     with pytest.raises(lstmtrade.ConfigError, match="already finished"):
         lstmtrade.run(resume=folder, prices=prices)
 

@@ -50,6 +50,11 @@ class Terminal:
             self._clear()
             click.echo(text, file=self.stream)
 
+    def warn(self, text: str) -> None:
+        """A warning line: printed even with --quiet (it says something was lost, damaged or turned off)."""
+        self._clear()
+        click.echo(f"warning: {text}", file=self.stream)
+
     def _clear(self) -> None:
         if self._line and self.tty:
             click.echo("\r" + " " * len(self._line) + "\r", file=self.stream, nl=False)
@@ -100,6 +105,8 @@ class Console(Terminal):
                 self._release()
             if self.tty:
                 self._bar(self._progress(f"fold {self.done}/{self.folds} done"))
+        elif kind == "warning":
+            self.warn(event["text"])
         elif kind == "cache":
             self.say(f"reused {event['hits']} of {event['folds']} trained folds from the cache "
                      "(same rows and training settings; --no-cache retrains)")

@@ -39,16 +39,19 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - a bug: one line, traceback to a file
-            log = _crash_log()
-            click.echo(f"error: unexpected {type(exc).__name__}: {exc} (full traceback in {log})", err=True)
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc} ({_crash_log()})", err=True)
             ctx.exit(1)
 
 
-def _crash_log() -> Path:
+def _crash_log() -> str:
+    """Where the traceback went: a log file, or why there is none (a full or read-only temp folder)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path(tempfile.gettempdir()) / f"lstmtrade-error-{stamp}.log"
-    path.write_text(f"lstmtrade {__version__}\n{' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
-    return path
+    try:
+        path.write_text(f"lstmtrade {__version__}\n{' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
+    except OSError as exc:
+        return f"the traceback could not be saved to {path}: {exc.strerror or exc}"
+    return f"full traceback in {path}"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -33,6 +33,8 @@ class SweepConsole(Terminal):
                 self.say(f"  {event['id']} {event['origin']:8} Sharpe {num(event['sharpe']):>6} "
                          f"({event['seconds']:.1f} s)  {_params(params.params)} seed={params.seed}")
             self._bar(self._progress(event))
+        elif kind == "warning":
+            self.warn(event["text"])
         elif kind == "stage":
             self._bar(f"{event['name']}...")
 

@@ -7,7 +7,7 @@ from typing import Any
 from ..config import Config
 from ..errors import ConfigError
 from .bars import BarSpec
-from .panel import is_universe, load_universe
+from .panel import is_universe, load_panel
 from .prices import load_prices
 
 
@@ -20,10 +20,11 @@ def is_universe_data(prices: Any) -> bool:
 def load_data(config: Config) -> Any:
     """One ticker's :class:`PriceData`, or a :class:`~lstmtrade.data.panel.Universe` when ``--data`` holds several
     tickers (a Ticker/Symbol column, a folder, sample:SP500). Universe faults are repaired or excluded per
-    ticker (``--strict`` refuses them after the data report is written by the run)."""
+    ticker (``--strict`` refuses them after the data report is written by the run). A panel file whose rows all
+    name one ticker is that ticker's PriceData, exactly as a single-ticker CSV of the same rows."""
     if config.data is not None and is_universe(config.data):
-        return load_universe(config.data, tickers=list(config.tickers) if config.tickers else None,
-                             start=config.start, end=config.end, strict=False, date_format=config.date_format)
+        return load_panel(config.data, tickers=list(config.tickers) if config.tickers else None,
+                          start=config.start, end=config.end, date_format=config.date_format)
     if config.tickers:
         raise ConfigError("--tickers selects from a universe; --data "
                           f"{config.data or 'sample:MSFT'} holds one ticker")

@@ -14,6 +14,13 @@ Sources (:func:`is_universe` tells them from a single-ticker CSV by reading only
 Each ticker's rows are screened on their own, in date order (:mod:`lstmtrade.data.screen`: rows that
 break a rule, bad prints, level shifts, bad wicks), so a fault after day T changes nothing up to T.
 
+Dates are read by :mod:`lstmtrade.data.timestamps`, the single-ticker loader's parser, and as strictly: a ticker
+with any unreadable or empty date (another layout, ``notadate``) is excluded, and its report line names the
+first such line and how many there are, as a single-ticker file would be refused. Rows with an empty ticker
+cell are reported as one ``(no ticker)`` line, excluded (their rows belong to no ticker); exact copies of a row
+are dropped and reported (``repaired``). A panel file holding a single ticker loads exactly as a
+single-ticker CSV would (:func:`load_panel`).
+
 Rows are never forward-filled, invented or changed. A ticker that starts late is used from its first row; a
 session with no row is a missing session. The report lists, per ticker in the source, ``status`` (``used``:
 all rows; ``repaired``: named rows dropped; ``excluded``: unreadable, no usable row, or a level shift, in which
@@ -48,6 +55,7 @@ from .prices import (
     row_faults,
     show_bound,
     stem_of,
+    validate_raw,
 )
 from .screen import fault_kinds, screen_ticker
 from .timestamps import BadTimestamp, parse_timestamps
@@ -59,6 +67,7 @@ SURVIVORSHIP = ("sample:SP500 holds S&P 500 members chosen in early 2018, after 
                 "what could have been earned at the time")
 
 REPORT_COLUMNS = ("ticker", "status", "issue", "first_date", "last_date", "rows")
+NO_TICKER = "(no ticker)"  # the report's line for rows whose ticker cell is empty
 
 
 @dataclass(frozen=True)
@@ -157,19 +166,35 @@ def load_universe(source, *, tickers: list[str] | None = None, start=None, end=N
     """Load and validate a universe (module docstring). ``tickers`` picks a subset; rows after ``end`` are
     never read into validation; ``start`` cuts the validated rows. ``strict`` refuses any fault.
     ``date_format`` reads a non-ISO Date column (as :func:`lstmtrade.data.prices.load_prices`)."""
+    return _load(source, tickers, start, end, strict, date_format, one=False)
+
+
+def load_panel(source, *, tickers: list[str] | None = None, start=None, end=None,
+               date_format: str | None = None) -> Universe | PriceData:
+    """What ``--data`` with a Ticker column loads: a :class:`Universe`, or, for a file whose rows all name one
+    ticker, that ticker's :class:`PriceData` validated exactly as the same rows in a single-ticker CSV."""
+    return _load(source, tickers, start, end, False, date_format, one=True)
+
+
+def _load(source, tickers, start, end, strict: bool, date_format: str | None, one: bool) -> Universe | PriceData:
     hi = parse_bound(str(end), "--end", end=True) if end is not None else None
     survivorship, paths, unreadable = None, {}, {}
     if not isinstance(source, pd.DataFrame) and Path(str(source)).is_dir():
         label = str(source)
-        parts, unreadable, paths = _read_folder(Path(label), tickers, date_format)
+        parts, unreadable, paths, excluded = _read_folder(Path(label), tickers, date_format)
         name = Path(label).resolve().name or "universe"
     else:
         raw, label, name = read_source(source, UNIVERSE_SAMPLES, "universe sample", "universes")
         sample = label.startswith("sample:")
         survivorship = SURVIVORSHIP if sample else None
-        parts = [_parse_panel(raw, label, date_format=None if sample else date_format)]
+        if one and not sample:
+            single = _one_ticker(raw, label, tickers, start, end, date_format)
+            if single is not None:
+                return single
+        part, excluded = _parse_panel(raw, label, date_format=None if sample else date_format)
+        parts = [part]
     long = pd.concat(parts, ignore_index=True) if parts else _empty_long()
-    available = sorted(set(long["ticker"].unique()) | set(unreadable))
+    available = sorted(set(long["ticker"].unique()) | set(unreadable) | (set(excluded) - {NO_TICKER}))
     chosen = _choose(available, tickers, label)
     long = long[long["ticker"].isin(chosen)]
     if hi is not None:
@@ -187,12 +212,17 @@ def load_universe(source, *, tickers: list[str] | None = None, start=None, end=N
         if ticker in unreadable:
             rows.append((ticker, "excluded", f"unreadable: {unreadable[ticker]}"))
             continue
+        if ticker in excluded:
+            rows.append((ticker, "excluded", excluded[ticker]))
+            continue
         span = spans.get(ticker, slice(0, 0))
         seen[ticker] = dates[span].view("int64")
         frame, status, issue = screen_ticker(dates[span], values[span], faults[span], lo)
         if len(frame):
             prices[ticker] = PriceData(frame, str(paths.get(ticker, label)), ticker)
         rows.append((ticker, status, issue))
+    if NO_TICKER in excluded and tickers is None:
+        rows.append((NO_TICKER, "excluded", excluded[NO_TICKER]))
     report = pd.DataFrame(rows, columns=["ticker", "status", "issue"])
     report = _describe_rows(report, prices)
     report = _note_missing_sessions(report, prices, seen)
@@ -230,10 +260,14 @@ def _empty_long() -> pd.DataFrame:
 
 
 def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
-                 date_format: str | None = None) -> pd.DataFrame:
-    """Text columns -> long frame (ticker, date, OHLCV floats, fault text per row); rows with no date dropped."""
+                 date_format: str | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Text columns -> long frame (ticker, date, OHLCV floats, fault text per row), and the tickers excluded
+    whole (an unreadable date; :data:`NO_TICKER` for rows with an empty ticker) with the report's issue.
+
+    Only rows with every field empty (a spreadsheet's empty line) are left out without a word."""
     raw = raw.copy()
     date_col = columns_of(raw, label)
+    tick_col = "ticker"
     if ticker is None:
         tick_col = next((c for c in TICKER_COLUMNS if c in raw.columns), None)
         if tick_col is None:
@@ -245,6 +279,21 @@ def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
     else:
         names = np.full(len(raw), ticker, dtype=object)
     dates = _parse_dates(raw[date_col], label, date_format)
+    suspect = np.flatnonzero((names == "") | np.isnat(dates))
+    blank = np.zeros(len(raw), dtype=bool)  # only rows already in doubt are looked at cell by cell
+    if len(suspect):
+        cells = raw.iloc[suspect].astype("string")
+        blank[suspect] = (cells.isna() | (cells.apply(lambda c: c.str.strip()) == "")).all(axis=1).to_numpy()
+    excluded: dict[str, str] = {}
+    nameless = (names == "") & ~blank
+    if nameless.any():
+        i, n = int(np.argmax(nameless)), int(nameless.sum())
+        excluded[NO_TICKER] = (f"{n} row{'s' * (n > 1)} with an empty {tick_col.title()} (first: line {i + 2}, date "
+                               f"'{str(raw[date_col].iloc[i]).strip()}'): they belong to no ticker and are not used")
+    undated = np.isnat(dates) & (names != "") & ~blank
+    for name in pd.unique(names[undated]):
+        rows = np.flatnonzero(names == name)
+        excluded[name] = _date_issue(raw[date_col], rows, int(undated[rows].sum()), date_format)
     out = pd.DataFrame({"ticker": names, "date": dates})
     for col in COLUMNS:  # to_numeric ignores surrounding spaces
         out[col] = exact_numbers(raw[col]).to_numpy()
@@ -259,12 +308,32 @@ def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
             out[col] = out[col].to_numpy() * factor
     out["fault"] = fault
     out["adjusted"] = adjusted
-    return out[(out["ticker"] != "") & out["date"].notna()]
+    keep = (names != "") & ~np.isnat(dates) & ~np.isin(names, list(excluded))
+    return out[keep], excluded
+
+
+def _date_issue(column: pd.Series, rows: np.ndarray, unreadable: int, date_format: str | None) -> str:
+    """The report's issue for a ticker with unreadable dates: the single-ticker loader's own message for the
+    first of them (the same parser, strict), with its line in the file, and how many there are."""
+    line = "line {}".format
+    try:
+        parse_timestamps(column.iloc[rows].reset_index(drop=True), date_format)
+        first = f"{line(int(rows[0]) + 2)}: date '{str(column.iloc[rows[0]]).strip()}' does not read"
+    except BadTimestamp as exc:
+        k = int(rows[exc.row]) if exc.row is not None else int(rows[0])
+        beside = ""
+        if exc.other is not None:
+            other = int(rows[exc.other])
+            beside = f" ({line(other + 2)} has '{str(column.iloc[other]).strip()}')"
+        first = f"{line(k + 2)}: {exc.message}{beside}"
+    return (f"unreadable date on {first}; {unreadable} of its {len(rows)} rows {'has' if unreadable == 1 else 'have'} no readable date, so none is "
+            "used (a single-ticker file like it is refused)")
 
 
 def _parse_dates(column: pd.Series, label: str, date_format: str | None = None) -> np.ndarray:
-    """Timestamps under :mod:`lstmtrade.data.timestamps`' convention; NaT for a row whose date does not parse (that
-    row is dropped). A column mixing time zones, or without one readable date, stops the load."""
+    """Timestamps under :mod:`lstmtrade.data.timestamps`' convention, NaT where a row's date does not read (its
+    ticker is then excluded by :func:`_parse_panel`). A column mixing time zones, or without one readable date,
+    stops the load."""
     try:
         values = parse_timestamps(column, date_format, strict=False)
     except BadTimestamp as exc:
@@ -275,10 +344,29 @@ def _parse_dates(column: pd.Series, label: str, date_format: str | None = None) 
     return values
 
 
+def _one_ticker(raw: pd.DataFrame, label: str, tickers: list[str] | None, start, end,
+                date_format: str | None) -> PriceData | None:
+    """A panel whose rows all name the same ticker, as that ticker's PriceData (the single-file validation, then
+    ``start``/``end``); None for anything else, which loads as a universe."""
+    columns = [_norm(c) for c in raw.columns]
+    tick_col = next((raw.columns[columns.index(c)] for c in TICKER_COLUMNS if c in columns), None)
+    if tick_col is None or raw.empty:
+        return None
+    names = raw[tick_col].astype("string").str.strip()
+    distinct = names.dropna().unique()
+    if names.isna().any() or (names == "").any() or len(distinct) != 1:
+        return None
+    ticker = str(distinct[0])
+    if tickers is not None and [str(t).strip().upper() for t in tickers] != [ticker.upper()]:
+        return None  # another ticker asked for: the universe path says which exist
+    data = validate_raw(raw.drop(columns=[tick_col]), label, ticker, date_format)
+    return data.slice(start, end) if (start or end) else data
+
+
 def _read_folder(folder: Path, tickers: list[str] | None,
-                 date_format: str | None = None) -> tuple[list[pd.DataFrame], dict[str, str], dict]:
+                 date_format: str | None = None) -> tuple[list[pd.DataFrame], dict[str, str], dict, dict[str, str]]:
     """One long frame per readable CSV in ``folder`` (ticker = file name), why each other file is unreadable,
-    and each ticker's path."""
+    each ticker's path, and the tickers excluded for unreadable dates (with the report's issue)."""
     files = {}
     for path in sorted(folder.iterdir()):
         lower = path.name.lower()
@@ -288,15 +376,18 @@ def _read_folder(folder: Path, tickers: list[str] | None,
     if not files:
         raise DataError(f"{folder}: no CSV files (expected one TICKER.csv per ticker)")
     wanted = set(_choose(sorted(files), tickers, str(folder)))
-    parts, unreadable = [], {}
+    parts, unreadable, excluded = [], {}, {}
     for ticker, path in files.items():
         if ticker not in wanted:
             continue
         try:
-            parts.append(_parse_panel(read_file(path), str(path), ticker=ticker, date_format=date_format))
+            part, bad = _parse_panel(read_file(path), str(path), ticker=ticker, date_format=date_format)
         except DataError as exc:
             unreadable[ticker] = str(exc)
-    return parts, unreadable, files
+            continue
+        parts.append(part)
+        excluded.update(bad)
+    return parts, unreadable, files, excluded
 
 
 def _choose(available: list[str], tickers: list[str] | None, label: str) -> list[str]:

@@ -96,7 +96,7 @@ def load_prices(source: str | Path | pd.DataFrame | None = None, *, start: str |
     if source is None:
         source = f"sample:{DEFAULT_SAMPLE}"
     raw, label, stem = read_source(source, SAMPLES, "sample", "samples", name)
-    data = _validate(raw, label, stem, None if label.startswith("sample:") else date_format)
+    data = validate_raw(raw, label, stem, None if label.startswith("sample:") else date_format)
     return data.slice(start, end) if (start or end) else data
 
 
@@ -218,7 +218,9 @@ def columns_of(raw: pd.DataFrame, label: str) -> str:
     return date_col
 
 
-def _validate(raw: pd.DataFrame, label: str, name: str, date_format: str | None = None) -> PriceData:
+def validate_raw(raw: pd.DataFrame, label: str, name: str, date_format: str | None = None) -> PriceData:
+    """One ticker's text columns (as read from a CSV) checked and converted: the single-file validation, which
+    refuses the first bad line. Also what a panel holding a single ticker goes through."""
     date_col = columns_of(raw, label)
     if raw.empty:
         raise DataError(f"{label}: the file has a header but no rows")

@@ -87,6 +87,10 @@ def screen_ticker(dates: np.ndarray, values: np.ndarray, fault: np.ndarray,
         hidden = sorted({_kind(dropped[i]) for i in early[3:]})
         more = f"; and {len(early) - 3} more ({', '.join(hidden)})" if len(early) > 3 else ""
         notes.append(f"dropped {len(early)} row{'s' * (len(early) > 1)}: {listed}{more}")
+    copies = [i for i in np.flatnonzero(dupe_copy) if i not in dropped and (shift is None or i < shift)]
+    if copies:  # nothing is lost (one copy is used), but the source is not what it seems: say so
+        notes.append(f"{len(copies)} exact cop{'y' if len(copies) == 1 else 'ies'} of a row ignored "
+                     f"(first {_day(dates[copies[0]])}; duplicate date, same values)")
     if not len(frame):
         notes.insert(0, "no usable rows" + (" from --start on" if start is not None and used.any() else ""))
     status = "excluded" if (shift is not None or not len(frame)) else ("repaired" if early else "used")
@@ -207,7 +211,8 @@ def _day(value) -> str:
 
 
 _KINDS = (  # text in a reason or issue -> the kind of fault it names
-    ("level shift", "level shift"), ("unreadable", "unreadable file"), ("no usable rows", "no usable rows"),
+    ("level shift", "level shift"), ("unreadable:", "unreadable file"), ("unreadable date", "unreadable date"),
+    ("empty Ticker", "empty ticker"), ("empty Symbol", "empty ticker"), ("no usable rows", "no usable rows"),
     ("missing or", "missing value"), ("<= 0", "value out of range"), ("< 0", "value out of range"),
     ("High below Low", "high/low do not contain open/close"), ("outside [Low", "high/low do not contain open/close"),
     ("high/low do not", "high/low do not contain open/close"), ("bad print", "bad print"),

@@ -4,6 +4,11 @@ Deflated Sharpe Ratio needs to know how many strategies were tried before this o
 much their Sharpe ratios varied. Each run appends one JSON line to ``<reports root>/trials.jsonl``;
 a trial is a distinct (data hash, settings that affect results) pair, so rerunning the same
 configuration does not inflate the count.
+
+The count is only honest if every line reads back. A last line without its newline is a write cut by a
+crash (each entry is one write, flushed and synced, and its run had not finished): the next entry replaces
+it. Any other line that is not a trial record (edited, damaged) stops the run with one line naming it,
+rather than letting DSR count fewer trials than were tried.
 """
 from __future__ import annotations
 
@@ -13,6 +18,14 @@ import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+from ..errors import DamagedFileError
+from ..files import write_error
 
 LEDGER = "trials.jsonl"
 NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models",
@@ -39,22 +52,67 @@ def record(root: str | Path, data_sha: str, key: str, sharpe: float, folder: str
     entry = {"time": datetime.now().isoformat(timespec="seconds"), "data": data_sha, "key": key,
              "sharpe": sharpe, "folder": folder}
     line = json.dumps(entry) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:  # one short write: appends don't interleave
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(path, "a+b") as handle:  # one short write: appends don't interleave
+            if fcntl is not None:  # other runs append under the same lock, so a line without its newline
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # is a cut write, never one in flight
+                _drop_cut_line(handle)
+            elif _cut(handle):
+                handle.write(b"\n")  # (no locks here) keep the next entry on a line of its own
+            handle.write(line.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise write_error(path, exc) from None
     return trials(root, data_sha)
 
 
+def _cut(handle) -> bool:
+    end = handle.seek(0, os.SEEK_END)
+    if not end:
+        return False
+    handle.seek(end - 1)
+    return handle.read(1) != b"\n"
+
+
+def _drop_cut_line(handle) -> None:
+    """Remove a last line left without its newline by a write that was killed (its run never finished)."""
+    end = handle.seek(0, os.SEEK_END)
+    if not end:
+        return
+    handle.seek(max(0, end - 65536))
+    tail = handle.read()
+    if tail.endswith(b"\n"):
+        return
+    cut = tail.rfind(b"\n")
+    if cut < 0 and end > len(tail):
+        return  # a single line longer than 64 KiB is no entry of ours: leave it for trials() to report
+    handle.truncate(end - len(tail) + cut + 1)
+    handle.seek(0, os.SEEK_END)
+
+
 def trials(root: str | Path, data_sha: str) -> list[dict]:
+    """Every distinct trial on ``data_sha`` (latest entry per key); a damaged line raises DamagedFileError."""
     path = Path(root) / LEDGER
     latest: dict[str, dict] = {}
-    if path.exists():
-        for text in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(text)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash: skip it, keep the rest
-            if entry.get("data") == data_sha:
-                latest[entry["key"]] = entry
+    if not path.exists():
+        return []
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and not text.endswith("\n"):
+        lines = lines[:-1]  # a write cut by a crash: its run never finished, the next entry replaces it
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            entry = None
+        if not (isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("data"), str)
+                and isinstance(entry.get("sharpe"), (int, float, type(None))) and not isinstance(entry["sharpe"], bool)):
+            raise DamagedFileError(
+                f"{path}: line {number} is not a trial record (damaged or edited); DSR counts every trial on the "
+                "same data, so fix or delete that line, or move the file away to start the count afresh")
+        if entry["data"] == data_sha:
+            latest[entry["key"]] = entry
     return list(latest.values())

@@ -23,6 +23,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,10 +133,7 @@ def save_model(path: str | Path, fitted: Any, config: Config, prices: PriceData,
     text = json.dumps(meta, sort_keys=True, allow_nan=False)
     payload = {"format": FORMAT_NAME, "format_version": str(meta["format_version"]), "metadata": text,
                "metadata_sha256": _text_sha256(text), "weights": weights}
-    try:
-        atomic_write(path, lambda tmp: torch.save(payload, tmp))
-    except OSError as exc:
-        raise ConfigError(f"cannot write model file {path}: {exc.strerror or exc}") from None
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))  # a refused write: WriteError, one line
     return path
 
 
@@ -234,6 +232,13 @@ def check_bar_size(prices: PriceData, bar: str = "1d") -> None:
                         f"the model was trained on {bar} bars; give data of the model's bar size")
 
 
+def _first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """An exception's first sentence, whole, for a one-line message (never cut in mid-sentence)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    sentence = text.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= limit else type(exc).__name__
+
+
 def _refuse(path: Path, why: str) -> ModelFileError:
     return ModelFileError(f"{path}: {why}")
 
@@ -249,17 +254,22 @@ def load_model(path: str | Path) -> LoadedModel:
         raise _refuse(path, "model file not found")
     if not path.is_file():
         raise _refuse(path, "not a file (give the .pt file that lstmtrade train --model-out wrote)")
+    if path.stat().st_size == 0:
+        raise _refuse(path, "the model file is empty (0 bytes): damaged, or cut short while it was copied")
     try:
-        raw = torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses anyway
+            warnings.simplefilter("ignore", UserWarning)
+            raw = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if "weights only" in str(exc).lower() or "unsupported global" in str(exc).lower():
             raise _refuse(path, "refused: the file holds Python objects other than tensors and strings "
                                 "(not an lstmtrade model; loading it could run code)") from None
-        raise _refuse(path, f"not a torch model file ({first or 'unreadable pickle'})") from None
+        raise _refuse(path, f"not a torch model file ({_first_sentence(exc) or 'unreadable pickle'})") from None
     except Exception as exc:  # noqa: BLE001 - a zip error, a truncated file, a legacy format...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _refuse(path, f"not a torch model file ({first[:200]})") from None
+        if "central directory" in str(exc) or (isinstance(exc, (EOFError, RuntimeError)) and "zip" in str(exc)):
+            raise _refuse(path, "damaged or truncated model file (its zip archive is incomplete); copy it again "
+                                "or retrain with `lstmtrade train`") from None
+        raise _refuse(path, f"not a torch model file, or a damaged one ({_first_sentence(exc)})") from None
     if not isinstance(raw, dict) or "format" not in raw:
         raise _refuse(path, "not an lstmtrade model file (no format marker)")
     if raw.get("format") != FORMAT_NAME:

@@ -6,6 +6,12 @@ thread count that fix the float arithmetic. The cache key hashes exactly those, 
 changes the strategy, threshold or costs reuses every fold, while changing a training setting or any
 input row before a fold's end retrains exactly the folds it touches. Entries are written atomically as
 each fold finishes, which is also what makes an interrupted run resumable.
+
+Every entry carries a sha256 over its key, its values and its info, and :meth:`FoldCache.get` is the one read
+path: an entry that does not load, has the wrong number of values, or fails its checksum (cut short, emptied,
+a flipped byte, values edited by hand) is removed, counted in ``damaged`` and reported in one warning line,
+and its fold is retrained. A cache folder that cannot be written (permission denied, a full disk) turns the
+cache off for the rest of the run with one warning; the run goes on.
 """
 from __future__ import annotations
 
@@ -15,12 +21,14 @@ import json
 import os
 import platform
 import sys
-import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+
+from ..files import atomic_write, ensure_folder
 
 # Settings that do not change a fold's predictions (rows are hashed directly, so data/start/end too).
 # ``seeds`` is not one of them in spirit, but each seed-ensemble member is cached on its own under its own
@@ -39,6 +47,7 @@ def _torch_version() -> str:
         return "none"
 
 
+FORMAT = 2  # entries carry a checksum; part of every key, so entries written before checksums are never read
 THREADS_FILE = "torch-threads.json"  # in the cache folder: torch's default thread count per environment
 _default_threads: int | None = None  # torch's default thread count in this process, once known
 
@@ -58,20 +67,37 @@ def default_torch_threads() -> int | None:
     return _default_threads
 
 
-class FoldCache:
-    """Folder of ``<key>.npz`` files holding one fold's predictions and its info dict."""
+class CacheWarning(UserWarning):
+    """A damaged fold-cache entry was removed, or the cache could not be written (Python API without progress)."""
 
-    def __init__(self, folder: str | Path):
+
+def _warn(text: str) -> None:
+    warnings.warn(text, CacheWarning, stacklevel=3)
+
+
+class FoldCache:
+    """Folder of ``<key>.npz`` files holding one fold's predictions, its info dict and their checksum.
+
+    ``warn`` receives each warning line (a damaged entry removed, the cache turned off); by default a
+    :class:`CacheWarning`. ``damaged`` lists the entries removed (``"<key>.npz: why"``); ``off`` says why
+    caching stopped, or is None.
+    """
+
+    def __init__(self, folder: str | Path, warn: Callable[[str], None] | None = None):
         self.folder = Path(folder)
         self.hits = 0
         self.misses = 0
+        self.damaged: list[str] = []
+        self.off: str | None = None
+        self.warn = warn or _warn
+        self._reported = 0
 
     def key(self, settings: dict[str, Any], model: str, threads: int, data: Any) -> str:
         """Hash of what fold ``data`` (a :class:`~lstmtrade.forecast.folds.FoldData`) depends on."""
         fold = data.fold
         digest = hashlib.sha256()
         relevant = {k: v for k, v in settings.items() if k not in NOT_TRAINING}
-        digest.update(json.dumps({"settings": relevant, "model": model, "threads": threads,
+        digest.update(json.dumps({"format": FORMAT, "settings": relevant, "model": model, "threads": threads,
                                   "torch": _torch_version(), "fold": fold.index, "fit": [fold.fit.start, fold.fit.stop],
                                   "val": [fold.val.start, fold.val.stop], "test": [fold.test.start, fold.test.stop]},
                                  sort_keys=True, default=str).encode())
@@ -116,34 +142,77 @@ class FoldCache:
         return threads
 
     def _write_json(self, path: Path, payload: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".threads-", suffix=".json", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(payload, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        ensure_folder(self.folder)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload), encoding="utf-8"))
 
-    def get(self, key: str) -> tuple[np.ndarray, dict] | None:
+    def get(self, key: str, rows: int | None = None) -> tuple[np.ndarray, dict] | None:
+        """The entry's ``(values, info)``, verified; None when missing, unreadable here or damaged (removed).
+
+        ``rows``: how many predictions the fold makes; an entry holding another number is damaged."""
         path = self.folder / f"{key}.npz"
+        why = None
         try:
             with np.load(path, allow_pickle=False) as stored:
-                values, info = stored["values"], json.loads(str(stored["info"]))
-        except (OSError, KeyError, ValueError):
+                values, text, checksum = stored["values"], str(stored["info"]), str(stored["sha256"])
+        except (FileNotFoundError, PermissionError, IsADirectoryError):
+            self.misses += 1  # absent, or a folder this user may not read: not damage
+            return None
+        except Exception as exc:  # noqa: BLE001 - BadZipFile, EOFError, ValueError, KeyError, zlib.error...
+            why = f"unreadable ({type(exc).__name__})"
+        else:
+            if values.dtype != np.float64 or values.ndim != 1 or (rows is not None and len(values) != rows):
+                why = f"{values.shape} {values.dtype} values where the fold makes {rows} predictions"
+            elif checksum != _checksum(key, values, text):
+                why = "checksum mismatch (edited or damaged)"
+            else:
+                try:
+                    info = json.loads(text)
+                except ValueError:
+                    info = None
+                if not isinstance(info, dict):
+                    why = "info is not a JSON object"
+        if why is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a folder we may not write: the entry stays, and is found damaged (and skipped) again
+            self.damaged.append(f"{path.name}: {why}")
             self.misses += 1
             return None
         self.hits += 1
         return values, info
 
+    def report_damage(self) -> None:
+        """One warning line for the damaged entries found since the last call (none: nothing)."""
+        new = self.damaged[self._reported:]
+        self._reported = len(self.damaged)
+        if new:
+            many = len(new) > 1
+            self.warn(f"fold cache: {len(new)} damaged entr{'ies' if many else 'y'} removed from {self.folder} "
+                      f"(first: {new[0]}); {'their folds are' if many else 'its fold is'} retrained")
+
     def put(self, key: str, values: np.ndarray, info: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".fold-", suffix=".npz", dir=self.folder)
+        """Store a fold atomically; if the folder cannot be written, warn once and stop caching this run."""
+        if self.off is not None:
+            return
+        values = np.asarray(values, dtype="float64")
+        text = json.dumps(info)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, values=values, info=np.array(text), sha256=np.array(_checksum(key, values, text)))
+
         try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, values=np.asarray(values, dtype="float64"), info=np.array(json.dumps(info)))
-            os.replace(tmp, self.folder / f"{key}.npz")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            ensure_folder(self.folder)
+            atomic_write(self.folder / f"{key}.npz", write)
+        except OSError as exc:  # a WriteError: permission denied, no space left, read-only
+            self.off = str(exc)
+            self.warn(f"fold cache off: {exc}; the run goes on without caching its folds")
+
+
+def _checksum(key: str, values: np.ndarray, info: str) -> str:
+    """sha256 over the entry's key (so an entry copied under another name fails), values and info text."""
+    digest = hashlib.sha256(key.encode("ascii", "replace") + b"\0")
+    digest.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
+    digest.update(b"\0" + info.encode("utf-8"))
+    return digest.hexdigest()

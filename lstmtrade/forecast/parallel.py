@@ -14,6 +14,7 @@ from typing import Any
 from ..config import Config, Progress
 from .folds import FoldData
 from .lstm import LSTM
+from .workers import process_pool, sigterm_as_interrupt, stop_pool
 
 
 @dataclass
@@ -45,20 +46,24 @@ def _worker_fold(data: FoldData, config: Config):
 
 
 def in_processes(jobs_list: list[Job], jobs: int):
-    """Train (fold, member) jobs in ``jobs`` processes, largest first; yield results as they finish."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Train (fold, member) jobs in ``jobs`` processes, largest first; yield results as they finish.
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-    try:
-        futures = {pool.submit(_worker_fold, job.data, job.config): job
-                   for job in sorted(jobs_list, key=lambda j: -j.data.n_fit)}
-        for future in as_completed(futures):
-            values, info, seconds = future.result()
-            yield futures[future], values, info, seconds
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    The workers live exactly as long as this generator (:mod:`lstmtrade.forecast.workers`): SIGTERM stops the
+    run like Ctrl-C, and a worker whose driver was killed ends by itself."""
+    from concurrent.futures import as_completed
+
+    pool = process_pool(jobs)
+    finished = False
+    with sigterm_as_interrupt():
+        try:
+            futures = {pool.submit(_worker_fold, job.data, job.config): job
+                       for job in sorted(jobs_list, key=lambda j: -j.data.n_fit)}
+            for future in as_completed(futures):
+                values, info, seconds = future.result()
+                yield futures[future], values, info, seconds
+            finished = True
+        finally:
+            stop_pool(pool, finished)
 
 
 def in_threads(jobs_list: list[Job], jobs: int, state: Any, progress: Progress | None, ensemble: bool):

@@ -6,13 +6,15 @@ single-ticker run has no ``ticker`` column (a universe of one writes the same fi
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..files import read_exact_csv, write_exact_csv
+from ..errors import DamagedFileError, DataError
+from ..files import file_sha256, read_exact_csv, write_exact_csv
 
 
 @dataclass
@@ -102,6 +104,7 @@ class Predictions:
             path = path / "predictions.csv"
         if not path.exists():
             raise DataError(f"predictions file not found: {path}")
+        check_recorded(path)
         try:
             frame = read_exact_csv(path, ("prediction", "uncertainty", "target"), parse_dates=["date"],
                                    index_col="date", dtype={"ticker": str})
@@ -111,6 +114,7 @@ class Predictions:
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
                             "expected date[,ticker],prediction,target,fold")
+        _check_complete(path, frame, ("prediction", "fold"))
         values = ["prediction"] + (["uncertainty"] if "uncertainty" in frame.columns else []) + ["target", "fold"]
         if "ticker" in frame.columns:
             keys = pd.MultiIndex.from_arrays([frame.index, frame["ticker"]])
@@ -123,8 +127,37 @@ class Predictions:
             out = cls(frame[values])
         beside = path.parent / "members.csv"
         if beside.exists():
+            check_recorded(beside)
             out.members, out.seeds = _read_members(beside, out.frame)
         return out
+
+
+def check_recorded(path: Path) -> None:
+    """Refuse a file whose run recorded its sha256 (metrics.json's ``files``) and that no longer matches it: cut
+    short, edited or damaged since. A file without a record (an unfinished run, a file of your own) passes."""
+    try:
+        recorded = json.loads((path.parent / "metrics.json").read_text(encoding="utf-8"))["files"][path.name]
+        rows, sha = int(recorded["rows"]), str(recorded["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if file_sha256(path) != sha:
+        with open(path, "rb") as handle:
+            now = max(0, sum(1 for _ in handle) - 1)
+        raise DamagedFileError(
+            f"{path}: not the file its run wrote (it holds {now:,} rows where the run wrote {rows:,}, and its sha256 "
+            "differs from the one in metrics.json): cut short, edited or damaged; rerun that run, or copy the file "
+            "out of the run folder to backtest it as your own")
+
+
+def _check_complete(path: Path, frame: pd.DataFrame, needed: tuple[str, ...]) -> None:
+    """Every row holds its prediction and a whole fold number (a cut last line lacks them)."""
+    for column in needed:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+        bad = ~np.isfinite(values) | ((values != np.round(values)) if column == "fold" else False)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DamagedFileError(f"{path}: line {i + 2} has no valid {column} (the file is cut short or damaged); "
+                                   "rerun the run that wrote it")
 
 
 def _read_members(path: Path, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:

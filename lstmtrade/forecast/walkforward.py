@@ -18,7 +18,7 @@ import pandas as pd
 from ..config import Config, Progress
 from ..errors import ConfigError
 from ..features import warmup
-from ..files import atomic_write, write_exact_csv
+from ..files import atomic_write, ensure_folder, write_exact_csv
 from ..splits import MIN_FIT_ROWS, Fold, WalkForward
 from .engines import resolve_engine, resolve_jobs
 from .ensemble import FittedEnsemble, combine, member_config, member_seeds, n_members
@@ -156,7 +156,7 @@ def _fold_frame(data: FoldData, values: np.ndarray, by_ticker: dict[str, TickerS
 
 def _save_fold(folder: Path, fold: Fold, part: pd.DataFrame, fitted: Any, config: Config, prices: Any,
                calendar: pd.DatetimeIndex) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     frame = part.drop(columns="fold")
     atomic_write(folder / f"fold-{fold.index:03d}.csv", lambda tmp: write_exact_csv(frame, tmp))
     if fitted is not None and hasattr(prices, "frame"):  # model files hold one ticker's scaler
@@ -191,9 +191,10 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
             if kernel is not None:
                 settings["kernel"] = kernel
             keys[job.key] = cache.key(settings, model, threads, job.data)
-            hit = cache.get(keys[job.key])
+            hit = cache.get(keys[job.key], rows=job.data.n_test)
             if hit is not None:
                 hits[job.key] = hit
+        cache.report_damage()  # one line for every damaged entry found (each removed, its fold retrained)
     if fused:
         for m in range(n_members(config, model)):  # fused groups are fixed by fold number, member by member:
             member_keys = [(d.fold.index, m) for d in datas]  # retrain a member's folds rather than regroup

@@ -2,7 +2,8 @@
 
 predictions.csv (and a seed ensemble's members.csv), returns.csv, positions.csv, trades.csv, and for a universe
 weights.csv (each ticker's weight at each close); then tearsheet.html and comparison.html. metrics.json, written
-last by the run, marks the folder complete.
+last by the run, marks the folder complete, and its ``files`` entry holds the rows and sha256 of predictions.csv
+(and members.csv), which :meth:`lstmtrade.forecast.predictions.Predictions.read_csv` checks before reuse.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..evaluate.capacity import COLUMNS as CAPACITY
-from ..files import atomic_write, write_csv
+from ..files import atomic_write, file_sha256, write_csv
 from ..formatting import stamper
 from .comparison import (
     annualised_note,
@@ -33,8 +34,13 @@ def write_run_tables(result: Any) -> None:
     universe's weights per ticker."""
     folder, preds = result.folder, result.predictions
     atomic_write(folder / "predictions.csv", preds.to_csv)
+    written = {"predictions.csv": len(preds.frame)}
     if preds.members is not None:
         atomic_write(folder / "members.csv", preds.members_to_csv)
+        written["members.csv"] = len(preds.frame) * preds.n_members
+    # what --predictions checks before it trusts these files again (metrics.json is written after them)
+    result.metrics["files"] = {name: {"rows": rows, "sha256": file_sha256(folder / name)}
+                               for name, rows in written.items()}
     returns = pd.DataFrame({"strategy": result.strategy.returns, "benchmark": result.benchmark.returns})
     write_csv(folder / "returns.csv", returns.rename_axis("date"))
     exposure = "gross_exposure" if preds.is_universe else "weight"  # a universe's sum of |weight|

@@ -9,6 +9,7 @@ from typing import Any, Iterator
 from ..config import Config
 from ..errors import ConfigError, LstmtradeError
 from ..forecast.engines import cpu_cores
+from ..forecast.workers import process_pool, sigterm_as_interrupt, stop_pool
 from .plan import SweepPlan, Trial, training_key
 
 
@@ -30,6 +31,7 @@ class Outcome:
     seconds: float
     folds: int
     folds_cached: int
+    warnings: tuple[str, ...] = ()  # lines for the driver to show (a damaged cache entry, the cache turned off)
 
 
 def run_task(task: Task, prices: Any) -> list[Outcome]:
@@ -43,7 +45,8 @@ def run_task(task: Task, prices: Any) -> list[Outcome]:
         import torch
 
         torch.set_num_threads(first.threads or 1)  # the trial's own threads, whatever process runs it
-    cache = FoldCache(task.cache) if task.cache and first.cache else None
+    notes: list[str] = []
+    cache = FoldCache(task.cache, warn=notes.append) if task.cache and first.cache else None
     t0 = time.perf_counter()
     predictions = walk_forward_predict(prices, first, cache=cache)
     trained = time.perf_counter() - t0
@@ -58,7 +61,7 @@ def run_task(task: Task, prices: Any) -> list[Outcome]:
             result.metrics["timings"]["forecast"] = round(trained, 3)
         origin = "reused" if k else ("cached" if hits == folds and first.model == "lstm" else "trained")
         result.prices = None  # the driver has them; don't send them back
-        outcomes.append(Outcome(trial_id, origin, result, seconds, folds, hits))
+        outcomes.append(Outcome(trial_id, origin, result, seconds, folds, hits, tuple(notes) if k == 0 else ()))
     return outcomes
 
 
@@ -97,10 +100,7 @@ _PRICES: Any = None  # a local worker's copy of the prices, set once by _init_wo
 
 
 def _init_worker(prices: Any) -> None:
-    import signal
-
     global _PRICES
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
     _PRICES = prices
 
 
@@ -133,29 +133,26 @@ def _execute_here(tasks: list[Task], prices: Any) -> Iterator[list[Outcome]]:
 
 
 def _execute_pool(tasks: list[Task], prices: Any, workers: int) -> Iterator[list[Outcome]]:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Tasks in local worker processes that live exactly as long as this generator
+    (:mod:`lstmtrade.forecast.workers`: SIGTERM stops like Ctrl-C; a worker whose driver died ends itself)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(prices,))
+    pool = process_pool(workers, _init_worker, (prices,))  # the prices go once per worker
     finished = False
-    try:
-        pending = {pool.submit(_worker_task, task) for task in tasks}  # prices went once per worker
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-        finished = True
-    except BrokenProcessPool:
-        raise LstmtradeError("a sweep worker process died; rerun with --jobs 1 to see why (in a script, call "
-                             "run_sweep under `if __name__ == \"__main__\":`, as multiprocessing requires)") from None
-    finally:
-        running = [] if finished else list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=finished, cancel_futures=True)
-        for process in running:  # Ctrl-C or an error: stop the workers now, not after their trials
-            process.terminate()
-            process.join()
+    with sigterm_as_interrupt():
+        try:
+            pending = {pool.submit(_worker_task, task) for task in tasks}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+            finished = True
+        except BrokenProcessPool:
+            raise LstmtradeError("a sweep worker process died; rerun with --jobs 1 to see why (in a script, call "
+                                 "run_sweep under `if __name__ == \"__main__\":`, as multiprocessing requires)") from None
+        finally:
+            stop_pool(pool, finished)  # Ctrl-C or an error: the workers stop now, not after their trials
 
 
 def _execute_ray(tasks: list[Task], prices: Any, workers: int, address: str | None) -> Iterator[list[Outcome]]:

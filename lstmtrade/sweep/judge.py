@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Progress
+from ..errors import DamagedFileError
 from ..evaluate import selection
 from ..evaluate.ledger import trials as ledger_trials
 from ..evaluate.performance import significance
@@ -47,13 +48,25 @@ def refresh_significance(metrics: dict, returns: pd.Series, trial_sharpes: list[
     metrics["verdict"] = run_verdict(metrics)
 
 
+def read_trial(trial_dir: Path) -> tuple[dict, pd.DataFrame]:
+    """A finished trial's metrics.json and returns.csv; DamagedFileError when either does not read back."""
+    try:
+        metrics = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
+        frame = pd.read_csv(trial_dir / "returns.csv", index_col="date", parse_dates=True)
+        if not isinstance(metrics, dict) or not {"strategy", "forecast", "backtest", "significance"} <= set(metrics):
+            raise ValueError("metrics.json is not a trial's metrics")
+        frame[["strategy", "benchmark"]].astype("float64")
+    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
+        raise DamagedFileError(f"{trial_dir}: the trial's files do not read back ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}); resume the sweep to run it again") from None
+    return metrics, frame
+
+
 def judge(folder: Path, plan: Any, prices: Any, root: Path, emit: Progress, run: dict) -> Judgement:
     """Read every trial of ``folder`` and compute the selection statistics and the verdict."""
     metrics, strat, bench = {}, {}, {}
     for trial in plan.trials:
-        tdir = folder / "trials" / trial.id
-        metrics[trial.id] = json.loads((tdir / "metrics.json").read_text(encoding="utf-8"))
-        frame = pd.read_csv(tdir / "returns.csv", index_col="date", parse_dates=True)
+        metrics[trial.id], frame = read_trial(folder / "trials" / trial.id)
         strat[trial.id], bench[trial.id] = frame["strategy"], frame["benchmark"]
     ids = [t.id for t in plan.trials]
     counted = [t["sharpe"] for t in ledger_trials(root, prices.sha256)]  # this sweep and earlier runs

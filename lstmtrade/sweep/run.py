@@ -37,14 +37,14 @@ from typing import Any, Mapping, Sequence
 from ..backtesting.loader import all_builtins, resolve_strategy
 from ..config import Config, Progress, make_config, to_toml
 from ..data.load import is_universe_data, load_data
-from ..errors import ConfigError, Interrupted
-from ..evaluate.ledger import record, trial_key
+from ..errors import ConfigError, DamagedFileError, Interrupted, WriteError
+from ..evaluate.ledger import record, trial_key, trials
 from ..evaluate.stats import per_period_sharpe
-from ..files import new_run_dir, write_csv, write_json, write_text
+from ..files import ensure_folder, new_run_dir, write_csv, write_json, write_text
 from ..report.run import write_run_files, write_run_tables
 from ..report.sweep import write_sweep_page
 from .execute import Outcome, execute, plan_tasks
-from .judge import Judgement, judge, refresh_significance
+from .judge import Judgement, judge, read_trial, refresh_significance
 from .plan import SweepPlan, make_plan, training_key
 
 REPORTS = ("best", "all", "none")
@@ -119,6 +119,7 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
         configs.setdefault(training_key(config), config)
     for config in configs.values():
         preflight(prices, config)  # a schedule or engine that cannot work stops here, before any folder
+    trials(Path(out), prices.sha256)  # so does a damaged trial ledger
     if resume is None:
         folder = new_run_dir(out, "sweep", prefix="sweep")
         write_json(folder / "plan.json", {**plan.to_json(), "reports": reports,
@@ -127,6 +128,12 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
                                           "created": datetime.now().isoformat(timespec="seconds")})
     emit = progress or (lambda event: None)
     todo = [t for t in plan.trials if not (folder / "trials" / t.id / "metrics.json").exists()]
+    damaged = [t.id for t in plan.trials if t not in todo and not _reads_back(folder / "trials" / t.id)]
+    if damaged:  # a finished trial whose files no longer read back runs again, its folder rewritten
+        todo = [t for t in plan.trials if t in todo or t.id in damaged]
+        emit({"event": "warning", "text": f"{len(damaged)} finished trial(s) ({', '.join(damaged[:5])}"
+                                          f"{', ...' if len(damaged) > 5 else ''}) do not read back (metrics.json "
+                                          "or returns.csv damaged): they run again"})
     cache = str((Path(out) / ".cache" / "folds").resolve())
     tasks, workers = plan_tasks(plan, todo, cache, jobs, backend)
     emit({"event": "sweep", "folder": folder, "plan": plan, "prices": prices, "todo": len(todo),
@@ -134,9 +141,14 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     done = len(plan.trials) - len(todo)
     started = time.perf_counter()
     runs = execute(tasks, prices, backend, workers, address)
+    shown: set[str] = set()
     try:
         for outcomes in runs:
             for outcome in outcomes:
+                for text in outcome.warnings:
+                    if text not in shown:  # every task finds the same unwritable folder: say it once
+                        shown.add(text)
+                        emit({"event": "warning", "text": text})
                 sharpe = _write_trial(folder, plan, outcome, prices, Path(out), reports == "all")
                 done += 1
                 emit({"event": "trial", "id": outcome.id, "origin": outcome.origin, "sharpe": sharpe,
@@ -144,6 +156,9 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
                       "todo": len(todo), "elapsed": time.perf_counter() - started})
     except KeyboardInterrupt:
         raise SweepInterrupted(folder, done, len(plan.trials)) from None
+    except WriteError as exc:  # a full disk: the finished trials are whole, the sweep resumable
+        raise WriteError(f"{exc}; finished trials are intact: once it can be written, resume with  lstmtrade "
+                         f"sweep --resume {folder}") from None
     finally:
         runs.close()  # stops the workers at once if anything above went wrong
     emit({"event": "stage", "name": "statistics"})
@@ -152,6 +167,15 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     result = SweepResult(folder, plan, judged.table, judged.summary)
     emit({"event": "sweep-done", "result": result})
     return result
+
+
+def _reads_back(trial_dir: Path) -> bool:
+    """Whether a finished trial's metrics.json and returns.csv read back as the judge reads them."""
+    try:
+        read_trial(trial_dir)
+    except DamagedFileError:
+        return False
+    return True
 
 
 def _check_stats(blocks: int, reps: int, block_size: int, mcs_size: float) -> dict[str, Any]:
@@ -190,16 +214,17 @@ def _load_plan(folder: Path) -> tuple[SweepPlan, dict]:
         raise ConfigError(f"--resume {folder}: that sweep already finished (sweep.json exists)")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--resume {folder}: plan.json is damaged ({exc})") from None
-    return SweepPlan.from_json(saved), saved
+        return SweepPlan.from_json(saved), saved
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # cut short, edited, damaged
+        raise DamagedFileError(f"--resume {folder}: plan.json is damaged ({type(exc).__name__}: {exc}); the "
+                               "sweep cannot resume without it (finished trials stay in trials/)") from None
 
 
 def _write_trial(folder: Path, plan: SweepPlan, outcome: Outcome, prices: Any, root: Path,
                  full_report: bool) -> float:
     """Write one trial's run folder (metrics.json last) and record it in the ledger; returns its Sharpe."""
     trial_dir = folder / "trials" / outcome.id
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(trial_dir)
     result = outcome.result
     result.prices, result.folder = prices, trial_dir
     trial = next(t for t in plan.trials if t.id == outcome.id)

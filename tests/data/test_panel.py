@@ -192,6 +192,7 @@ def test_duplicate_dates():
     clash = pd.concat([bars(1), scale(bars(1).iloc[[30]], [30], 1.01)])  # two different rows: both dropped
     universe = load_universe(panel(AAA=twice, BBB=clash))
     assert row(universe, "AAA")["status"] == "used" and row(universe, "AAA")["rows"] == 120
+    assert row(universe, "AAA")["issue"] == f"1 exact copy of a row ignored (first {DATES[30].date()}; duplicate date, same values)"
     assert row(universe, "BBB")["status"] == "repaired" and row(universe, "BBB")["rows"] == 119
     assert "duplicate date with different values" in row(universe, "BBB")["issue"]
 
