@@ -28,6 +28,9 @@ TARGETS = ("return", "rank")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
 ENGINES = ("auto", "native", "loop", "fused")
+# The broker's cost settings: every backtest, the benchmark, `lstmtrade signal`'s orders and `lstmtrade paper` take
+# exactly these fields (through Config.costs()), so a cost added here reaches all of them at once.
+COST_FIELDS = ("commission", "slippage")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class Config:
         out["features"] = list(self.features)
         out["params"] = dict(self.params)
         return out
+
+    def costs(self) -> dict[str, Any]:
+        """Starting cash and the cost settings (:data:`COST_FIELDS`), as the backtesting engines take them."""
+        return {"cash": self.cash, **{name: getattr(self, name) for name in COST_FIELDS}}
 
     @property
     def early_stopping_active(self) -> bool:

@@ -207,7 +207,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
     bars = bar_spec(prices, config)
-    costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
+    costs = config.costs()
     strat = trade(prices, predictions, cls, costs, params, bars.periods_per_year)
     bench = benchmark(prices, predictions, config, costs)
     timings["backtest"] = time.perf_counter() - t0

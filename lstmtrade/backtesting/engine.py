@@ -34,6 +34,7 @@ class BacktestResult:
     decisions: pd.Series = field(default_factory=pd.Series)  # target weight chosen at each close (NaN: none)
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)  # every order created: date, size
     positions: pd.DataFrame = field(default_factory=pd.DataFrame)  # portfolios: weight per ticker at each close
+    open_equity: pd.Series = field(default_factory=pd.Series)  # value at each open, before that open's orders
 
 
 def strategy_params(cls: type) -> dict[str, Any]:

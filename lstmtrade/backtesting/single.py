@@ -102,8 +102,12 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     recorder = strat.analyzers.recorder
     orders = pd.DataFrame(recorder.orders, columns=["bar", "size"])
     orders.insert(0, "date", dates[orders.pop("bar").to_numpy(dtype=np.int64)] if len(orders) else pd.DatetimeIndex([]))
+    opens = dict(getattr(strat, "open_values", ()))  # a strategy overriding next_open may not record them
+    open_equity = pd.Series([opens.get(k, np.nan) for k in range(len(dates))], index=dates,
+                            name="open_equity").loc[days]
     used = {**strategy_params(strategy), **params}
-    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders)
+    return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders,
+                          open_equity=open_equity)
 
 
 def prediction_feed(feed_frame: pd.DataFrame, index: pd.DatetimeIndex, periods_per_year: int | None = None,

@@ -72,6 +72,7 @@ class PredictionStrategy(bt.Strategy):
         self._pending = None
         self.order_log: list[dict] = []
         self.fills: list[dict] = []
+        self.open_values: list[tuple[int, float]] = []  # (bar, equity at its open before orders)
 
     def start(self) -> None:
         if "_pending" not in vars(self):  # a subclass __init__ that skipped the base class's
@@ -106,18 +107,13 @@ class PredictionStrategy(bt.Strategy):
     def next_open(self) -> None:
         """At the open of t+1, before orders are matched: size the order with this open's price."""
         target, self._target = self._target, None
-        if target is None or self._pending is not None:
-            return
         price = self.data.open[0]
         position = self.getposition().size
-        value = self.broker.getcash() + position * price  # equity marked at this open
-        current = position * price / value if value > 0 else 0.0
-        if abs(target - current) < self.p.min_trade and not (target == 0 and position != 0):
+        cash = self.broker.getcash()
+        self.open_values.append((len(self), cash + position * price))  # equity marked at this open
+        if target is None or self._pending is not None:
             return
-        costs = 1.0 + self._cost_rate()
-        shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
-        if shares > position:  # a buy must be paid from cash, commission on the whole trade included
-            shares = min(shares, position + math.floor(self.broker.getcash() / (price * costs)))
+        shares = target_shares(target, position, price, cash, self._cost_rate(), self.p.min_trade)
         if shares != position:
             self._pending = self.order_target_size(target=shares)
 
@@ -251,6 +247,22 @@ class BuyAndHold(PredictionStrategy):
     def next(self) -> None:
         if not math.isnan(float(self.prediction[0])):  # enters with the strategy, on the first forecast
             self.set_target(1.0)
+
+
+def target_shares(target: float, position: float, price: float, cash: float, cost_rate: float,
+                  min_trade: float) -> float:
+    """The shares a one-asset strategy holds after an open that trades ``target`` (a weight) at ``price``: the
+    backtest's sizing, net of costs (``cost_rate``: commission plus slippage, as fractions), and what
+    ``lstmtrade signal`` orders at the last close. A change under ``min_trade`` keeps ``position``."""
+    value = cash + position * price
+    current = position * price / value if value > 0 else 0.0
+    if abs(target - current) < min_trade and not (target == 0 and position != 0):
+        return position
+    costs = 1.0 + cost_rate
+    shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
+    if shares > position:  # a buy must be paid from cash, commission on the whole trade included
+        shares = min(shares, position + math.floor(cash / (price * costs)))
+    return shares
 
 
 def takes_uncertainty(method) -> bool:
