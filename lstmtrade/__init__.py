@@ -43,6 +43,7 @@ _EXPORTS = {
     "train": "lstmtrade.live.api",
     "signal": "lstmtrade.live.api",
     "Signal": "lstmtrade.live.portfolio",
+    "paper": "lstmtrade.live.paper",
     "run_sweep": "lstmtrade.sweep.run",
     "SweepResult": "lstmtrade.sweep.run",
     "LstmtradeError": "lstmtrade.errors",

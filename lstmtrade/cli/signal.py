@@ -162,8 +162,11 @@ def _table(result: dict[str, Any]) -> str:
               help="Also write the orders (ticker,side,shares,price,value,commission; sells first) to FILE.")
 @click.option("--max-age", "max_age", type=float, metavar="DAYS",
               help="Refuse a model created more than DAYS days ago.")
+@click.option("--journal", type=click.Path(file_okay=False), metavar="DIR",
+              help="Append this signal to DIR/journal.jsonl, the paper trail `lstmtrade paper DIR` credits (one "
+                   "entry per data date, hash-chained); its last entry is what you hold unless --holdings is given.")
 def signal_cmd(model_path, data, end, date_format, ticker, refresh, strategy, param_pairs, holdings, equity,
-               as_json, csv_path, max_age) -> None:
+               as_json, csv_path, max_age, journal) -> None:
     """Tomorrow's signal: the model's forecasts after the data's last close, target weights and orders.
 
     One ticker: the forecast and the target weight the strategy would hold from the next open (strategies
@@ -192,7 +195,7 @@ def signal_cmd(model_path, data, end, date_format, ticker, refresh, strategy, pa
         cls = load_strategy(default if spec == "auto" else spec)
         params = parse_params(cls, param_pairs)
     result = make_signal(model, prices, strategy=strategy, params=params, holdings=holdings, equity=equity,
-                         max_age=max_age)
+                         max_age=max_age, journal=journal)
     if csv_path:
         from ..files import write_csv
 
@@ -209,6 +212,8 @@ def signal_cmd(model_path, data, end, date_format, ticker, refresh, strategy, pa
             from .signal_console import order_lines
 
             click.echo("\n".join(order_lines(result)))
+    if journal and not as_json:
+        click.echo(f"journal: entry for {result.to_dict()['date']} appended to {Path(journal) / 'journal.jsonl'}")
 
 
 @click.group("data")

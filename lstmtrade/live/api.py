@@ -22,8 +22,9 @@ from ..data.load import is_universe_data, load_data
 from ..data.panel import Universe, is_universe, load_universe
 from ..data.prices import PriceData, load_prices
 from ..errors import DataError
+from .journal import append, check_new_date, entry_of, last_holdings, verify
 from .orders import DEFAULT_EQUITY, Holdings, make_orders, portfolio_value, read_holdings
-from .portfolio import Signal, model_info, universe_signal
+from .portfolio import Signal, after_orders, model_info, universe_signal
 from .signal import TrainedModel, as_model, check_age, check_end, resolve_weight_rule, train_final
 from .signal import signal as one_ticker_signal
 from .universe import train_universe
@@ -72,17 +73,34 @@ def load_for(model: Any, data: Any, end: str | None = None, date_format: str | N
 def signal(model: Any, data: Any = None, *, strategy: str | type | None = None,
            params: Mapping[str, Any] | None = None, holdings: Any = None, equity: float | None = None,
            max_age: float | None = None, end: str | None = None, now: _dt.datetime | None = None,
-           held_weights: pd.Series | None = None) -> Signal:
+           held_weights: pd.Series | None = None, journal: str | Path | None = None) -> Signal:
     """Tomorrow's forecasts, target weights and orders from a saved model (a path, or ``train``'s result).
 
     ``data``: what ``--data`` takes, or loaded prices (default for a universe model: the source it was trained
     on); ``holdings``: a ``ticker,shares`` CSV path or a ``{ticker: shares, "cash": amount}`` mapping;
     ``equity`` (default: holdings at the last close plus cash, else 100,000); ``max_age`` refuses an older model
     (days). Returns a :class:`~lstmtrade.live.portfolio.Signal` (``tickers``, ``orders``, ``excluded`` frames).
+
+    ``journal`` (a folder) appends the signal to ``journal.jsonl`` there (:mod:`lstmtrade.live.journal`); its last
+    entry's holdings and target weights are what is held unless ``holdings`` is given.
     """
     loaded = as_model(model)
     check_age(loaded, max_age, now)
     prices = load_for(loaded, data, end)
+    entries = verify(journal) if journal is not None else []
+    if entries:
+        check_new_date(entries, prices.calendar[-1] if isinstance(prices, Universe) else prices.frame.index[-1],
+                       journal)
+        if holdings is None:
+            holdings, held_weights = last_holdings(entries)
+    result = _signal(loaded, prices, strategy, params, holdings, equity, now, held_weights)
+    if journal is not None:
+        append(journal, entry_of(result, now))
+    return result
+
+
+def _signal(loaded: Any, prices: Any, strategy: Any, params: Mapping[str, Any] | None, holdings: Any,
+            equity: float | None, now: _dt.datetime | None, held_weights: pd.Series | None) -> Signal:
     holdings = read_holdings(holdings)
     if equity is not None and not (isinstance(equity, (int, float)) and math.isfinite(equity) and equity > 0):
         raise DataError(f"--equity must be a positive number (got {equity!r})")
@@ -124,8 +142,10 @@ def _one_ticker(loaded: Any, prices: PriceData, strategy: Any, params: dict | No
     excluded = pd.DataFrame([{"ticker": t, "reason": f"held ({shares[t]:g} shares) but not in the data: close it "
                                                     "by hand"} for t in unpriced], columns=["ticker", "reason"])
     data = {"source": prices.source, "sha256": prices.sha256, "tickers": 1}
+    after, cash_after = after_orders(shares, equity - value, orders)
     return Signal(prices.frame.index[-1], model_info(loaded, now), tickers, orders, excluded, cls.__name__, typed,
-                  equity, equity - value, data, list(result["warnings"]), details=result)
+                  equity, equity - value, data, list(result["warnings"]), details=result, holdings_after=after,
+                  cash_after=cash_after, min_trade=float(min_trade))
 
 
 __all__ = ["train", "signal", "load_for"]

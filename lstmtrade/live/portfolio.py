@@ -48,6 +48,9 @@ class Signal:
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)  # today's scaled features outside the training range
     details: dict[str, Any] = field(default_factory=dict)  # one ticker: the fields `signal` always printed
+    holdings_after: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))  # shares once filled
+    cash_after: float = 0.0  # cash once the orders fill at the last close's prices, commission paid
+    min_trade: float = 0.0  # the rule's min_trade: the paper record trades the weights with it
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object: date, model, tickers, orders, excluded, then strategy, params, equity, cash,
@@ -127,8 +130,19 @@ def universe_signal(loaded: Any, universe: Universe, cls: type, params: dict[str
     warnings = list(universe.warnings) + _data_warnings(loaded, universe, date)
     data = {"source": universe.source, "sha256": universe.sha256, "tickers": len(universe.prices),
             "summary": universe.summary}
+    after, cash_after = after_orders(shares, cash, orders)
     return Signal(date, model_info(loaded, now), table, orders if len(orders) else _no_orders(), excluded,
-                  cls.__name__, params, equity, cash, data, warnings, fc.inputs)
+                  cls.__name__, params, equity, cash, data, warnings, fc.inputs, holdings_after=after,
+                  cash_after=cash_after, min_trade=float(min_trade))
+
+
+def after_orders(shares: pd.Series, cash: float, orders: pd.DataFrame) -> tuple[pd.Series, float]:
+    """Holdings and cash once ``orders`` fill at their prices (commission paid): what a journal hands on."""
+    signed = orders["shares"].astype("float64").where(orders["side"] == "buy", -orders["shares"].astype("float64"))
+    delta = signed.groupby(orders["ticker"]).sum() if len(orders) else pd.Series(dtype="float64")
+    after = shares.add(delta, fill_value=0.0)
+    spent = float((signed * orders["price"]).sum()) + float(orders["commission"].sum()) if len(orders) else 0.0
+    return after[after != 0].astype("float64"), float(cash - spent)
 
 
 def _match(holdings: Holdings | None, tickers: list[str]) -> Holdings | None:
@@ -181,4 +195,4 @@ def _data_warnings(loaded: Any, universe: Universe, date: pd.Timestamp) -> list[
     return out
 
 
-__all__ = ["Signal", "universe_signal", "model_info", "file_sha256"]
+__all__ = ["Signal", "universe_signal", "model_info", "file_sha256", "after_orders"]
