@@ -150,6 +150,9 @@ def append(folder: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
     except OSError as exc:
         raise JournalError(f"cannot create journal folder {folder}: {exc.strerror or exc}") from None
     with _locked(folder):
+        for stale in folder.glob(f".{JOURNAL}.*.tmp"):  # a writer killed mid-append (writers hold the lock)
+            with contextlib.suppress(OSError):
+                stale.unlink()
         entries = verify(folder)
         check_new_date(entries, entry["date"], folder)
         lines = read_lines(folder)

@@ -196,8 +196,10 @@ def test_a_process_killed_during_an_append_leaves_a_valid_journal(tmp_path):
         process.wait(timeout=30)
     assert (folder / "journal.jsonl").read_bytes() == before  # the old journal, whole
     assert [e["date"] for e in journal.verify(folder)] == ["2020-01-02"]
+    assert list(folder.glob(".journal.jsonl.*.tmp"))  # the half-written file is beside it, not in it
     journal.append(folder, {"date": "2020-01-03", "x": 2})  # and it goes on
     assert [e["date"] for e in journal.verify(folder)] == ["2020-01-02", "2020-01-03"]
+    assert not list(folder.glob(".journal.jsonl.*.tmp"))  # the dead writer's file is cleared under the lock
 
 
 def test_journal_reconciled_with_the_backtest_gives_its_returns(world):
