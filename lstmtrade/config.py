@@ -28,6 +28,9 @@ TARGETS = ("return", "rank")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
 ENGINES = ("auto", "native", "loop", "fused")
+# The per-trade cost rates `lstmtrade paper` lets a user override (every engine takes all of a run's costs through
+# lstmtrade.backtesting.costs.run_costs, so borrow, spread, impact and caps reach them too).
+COST_FIELDS = ("commission", "slippage")
 
 
 @dataclass(frozen=True)

@@ -195,10 +195,11 @@ def exact_numbers(text: pd.Series) -> pd.Series:
     2.2 to 3.0, so the numbers themselves are parsed again by numpy, whose text-to-float conversion is."""
     import numpy as np
 
-    coarse = pd.to_numeric(text, errors="coerce")
+    codes, uniques = pd.factorize(text)  # each distinct text parsed once (a price column repeats its values)
+    coarse = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
     ok = coarse.notna().to_numpy()
-    if not ok.any():
-        return coarse.astype("float64")
     values = coarse.to_numpy(dtype="float64", na_value=np.nan).copy()
-    values[ok] = np.asarray(text.to_numpy(dtype=object)[ok], dtype=str).astype(np.float64)
-    return pd.Series(values, index=text.index)
+    if ok.any():
+        values[ok] = np.asarray(uniques[ok], dtype=str).astype(np.float64)
+    out = np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else np.nan, np.nan)
+    return pd.Series(out, index=text.index, dtype="float64")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from .backtesting.costs import costs_of
+from .backtesting.costs import costs_of, run_costs
 from .backtesting.engine import BacktestResult
 from .backtesting.loader import resolve_strategy, strategy_label
 from .backtesting.stage import benchmark, trade
@@ -235,8 +235,8 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
     bars = bar_spec(prices, config)
-    trading = costs_of(config)
-    costs = {"cash": config.cash, "costs": trading}
+    costs = run_costs(config)
+    trading = costs["costs"]
     strat = trade(prices, predictions, cls, costs, params, bars.periods_per_year)
     bench = benchmark(prices, predictions, config, costs)
     timings["backtest"] = time.perf_counter() - t0

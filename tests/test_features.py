@@ -52,3 +52,21 @@ def test_windows_end_at_each_row():
     w = windows(x, [4, 9], lookback=3)
     assert w.shape == (2, 3, 3)
     assert np.array_equal(w[0], x[2:5]) and np.array_equal(w[1], x[7:10])
+
+
+def test_many_tickers_at_once_are_bit_for_bit_one_at_a_time():
+    """The live signal's wide computation gives the numbers the walk-forward computes ticker by ticker, on a raw
+    universe with late starts, missing sessions and dropped rows."""
+    from lstmtrade.data.panel import load_universe
+    from lstmtrade.features import FEATURES, build_features, build_features_many
+
+    universe = load_universe("sample:SP500")
+    frames = {t: p.frame for t, p in universe.prices.items()}
+    names = tuple(FEATURES)
+    many = build_features_many(frames, names)
+    assert set(many) == set(frames)
+    for ticker, frame in frames.items():
+        one = build_features(frame, names).to_numpy()
+        assert many[ticker].shape == one.shape
+        assert np.array_equal(np.signbit(many[ticker]), np.signbit(one))
+        assert np.array_equal(many[ticker], one, equal_nan=True), ticker

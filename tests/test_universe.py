@@ -48,6 +48,16 @@ def planted_universe(n_tickers=24, n_days=420, beta=BETA, seed=0, gaps=True) -> 
     return out
 
 
+def planted_panel(n_tickers=10, n_days=330) -> pd.DataFrame:
+    """The planted universe as a long panel (Ticker, Date, Open, ..., Volume), as a user's CSV holds it."""
+    rows = []
+    for ticker, prices in planted_universe(n_tickers=n_tickers, n_days=n_days).items():
+        frame = prices.frame.rename(columns=str.capitalize).rename_axis("Date").reset_index()
+        frame.insert(0, "Ticker", ticker)
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
 def best_rank_ic(beta=BETA) -> float:
     return 6 / math.pi * math.asin(beta / 2)
 

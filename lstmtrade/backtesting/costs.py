@@ -85,6 +85,13 @@ def costs_of(config: Any) -> Costs:
                  getattr(config, "max_participation", None), getattr(config, "min_commission", 0.0))
 
 
+def run_costs(config: Any) -> dict[str, Any]:
+    """Starting cash and every cost a run's config asks for, as the backtesting engines take them (``cash=``,
+    ``costs=``): the strategy, the benchmark, the baselines, the audit, ``lstmtrade signal``'s orders and
+    ``lstmtrade paper`` all take their costs from here, so a cost added to :class:`Costs` reaches all of them."""
+    return {"cash": config.cash, "costs": costs_of(config)}
+
+
 def read_borrow_file(path: str | Path) -> dict[str, float]:
     """``ticker,bps`` rows (a header line naming exactly those columns) -> {ticker: bps a year}."""
     path = Path(path)

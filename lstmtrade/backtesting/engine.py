@@ -38,6 +38,7 @@ class BacktestResult:
     positions: pd.DataFrame = field(default_factory=pd.DataFrame)  # portfolios: weight per ticker at each close
     unfilled: pd.DataFrame = field(default_factory=pd.DataFrame)  # shares a volume cap kept from trading
     borrow_paid: float = 0.0  # borrow fees charged on short positions, in currency
+    open_equity: pd.Series = field(default_factory=pd.Series)  # value at each open, before that open's orders
 
 
 def strategy_params(cls: type) -> dict[str, Any]:

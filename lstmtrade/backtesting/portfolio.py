@@ -71,7 +71,8 @@ class _Recorder(bt.Analyzer):
 def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictions: pd.DataFrame,
                        strategy: type[PortfolioStrategy] = TopK, *, uncertainty: pd.DataFrame | None = None,
                        cash: float = 100_000.0, commission: float = 10.0, slippage: float = 0.0,
-                       costs: Costs | None = None, history: int = HISTORY, **params: Any) -> BacktestResult:
+                       costs: Costs | None = None, history: int = HISTORY, held: pd.Series | None = None,
+                       open_end: bool = False, **params: Any) -> BacktestResult:
     """Run a :class:`PortfolioStrategy` over the out-of-sample days; costs in basis points per side (``costs``, a
     :class:`~lstmtrade.backtesting.costs.Costs`, sets every kind and wins over ``commission`` and ``slippage``).
 
@@ -84,12 +85,20 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     Returns a BacktestResult on the union calendar's dates from the first to the last out-of-sample
     day: ``weights`` is the gross exposure (sum of |weight|) at each close, ``positions`` the weight of
     each ticker at each close, ``decisions`` the targets chosen at each close (NaN rows: no decision),
-    ``trades``, ``orders`` and ``rejected`` carry a ``ticker`` column.
+    ``open_equity`` the portfolio's value at each open before that open's orders, ``trades``, ``orders`` and
+    ``rejected`` carry a ``ticker`` column.
+
+    Live use (:func:`decide`): ``held`` (ticker -> weight) is a decision taken before the first day, what the
+    strategy finds in ``last_targets`` at its first decision (its orders are not placed again); with
+    ``open_end`` the data's last date is today rather than the end of history, so a ticker without a bar on
+    it is paused (kept, as on a holiday) rather than sold at its last bar.
     """
     if not (isinstance(strategy, type) and issubclass(strategy, PortfolioStrategy)):
         raise StrategyError(f"{strategy!r} is not a PortfolioStrategy subclass")
     check_params(strategy, params)
-    universe, frames = _prepare(prices, predictions, uncertainty, int(history))
+    universe, frames = _prepare(prices, predictions, uncertainty, int(history), open_end)
+    if held is not None:
+        universe.held = held.reindex(universe.tickers).fillna(0.0).to_numpy(dtype="float64")
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro._lstmtrade_universe = universe
     timeframe = feed_timeframe(universe.dates)  # the bar size, as Backtrader names it (minutes x 60: hourly)
@@ -123,8 +132,47 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     orders = frame(strat.analyzers.recorder.orders, ["size"])
     unfilled = frame(strat.unfilled, ["shares", "value"])
     used = {**strategy_params(strategy), **params}
+    open_equity = pd.Series(strat._open_equity[days], index=index, name="open_equity")
     return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders,
-                          positions=positions, unfilled=unfilled, borrow_paid=borrow_paid(strat))
+                          positions=positions, unfilled=unfilled, borrow_paid=borrow_paid(strat),
+                          open_equity=open_equity)
+
+
+def decide(prices: Mapping[str, pd.DataFrame | PriceData], forecasts: pd.Series,
+           strategy: type[PortfolioStrategy] = TopK, *, uncertainty: pd.Series | None = None,
+           held: pd.Series | None = None, history: int = 0, cash: float = 100_000.0, commission: float = 10.0,
+           slippage: float = 0.0, costs: Costs | None = None, **params: Any) -> pd.Series:
+    """The targets ``strategy`` chooses at the close of the data's last date: tomorrow's portfolio.
+
+    ``forecasts`` (ticker -> prediction made after that close) go through the backtest's own machinery:
+    a :func:`backtest_portfolio` run over the data's last two dates with forecasts on the last one only,
+    so ``target_weights``, the gross limit and the handling of tickers without a bar are exactly the
+    backtest's. ``held`` (ticker -> weight) is what the rule finds in ``last_targets`` (TopKDropout keeps
+    names it holds); a ticker without a bar on the last date is paused, not sold (``open_end``). Rules
+    reading indicators need ``history`` bars before the window to warm them up, as the backtest gives them.
+
+    Returns ticker -> weight from the next open for every ticker with a bar in the window; NaN: the
+    position is kept as it is (no forecast that day, or the rule said so). All NaN when the rule returned
+    ``None`` (change nothing).
+    """
+    frames = {t: (p.frame if isinstance(p, PriceData) else p) for t, p in prices.items()}
+    frames = {t: f.iloc[-(max(0, history) + 2):] for t, f in frames.items() if len(f)}
+    dates = sorted({d for f in frames.values() for d in naive_dates(pd.DatetimeIndex(f.index[-2:]))})
+    if len(dates) < 2:
+        raise DataError("a decision needs the data's last two dates (the window the rule is run over)")
+    prev, today = dates[-2:]
+    tickers = [t for t, f in frames.items() if naive_dates(pd.DatetimeIndex(f.index[-1:]))[0] >= prev]
+    frames = {t: frames[t] for t in tickers}
+    wide = pd.DataFrame(np.nan, index=pd.DatetimeIndex([prev, today]), columns=pd.Index(tickers))
+    known = forecasts.index.intersection(wide.columns)
+    wide.loc[today, known] = forecasts[known].to_numpy(dtype="float64")
+    unc = None
+    if uncertainty is not None:
+        unc = pd.DataFrame(np.nan, index=wide.index, columns=wide.columns)
+        unc.loc[today, known] = uncertainty.reindex(known).to_numpy(dtype="float64")
+    result = backtest_portfolio(frames, wide, strategy, uncertainty=unc, cash=cash, commission=commission,
+                                slippage=slippage, costs=costs, history=history, held=held, open_end=True, **params)
+    return result.decisions.loc[today].rename("weight")
 
 
 def naive_dates(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -151,7 +199,7 @@ def normalise_frame(frame: Any, ticker: str) -> pd.DataFrame:
 
 
 def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: pd.DataFrame | None,
-             history: int) -> tuple[UniverseArrays, dict[str, pd.DataFrame]]:
+             history: int, open_end: bool = False) -> tuple[UniverseArrays, dict[str, pd.DataFrame]]:
     """Check the inputs once and lay them out on the union calendar."""
     if not isinstance(predictions, pd.DataFrame):
         raise DataError("predictions must be a wide DataFrame: index = dates, columns = tickers")
@@ -199,10 +247,10 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
     for j, ticker in enumerate(tickers):
         rows = dates.get_indexer(frames[ticker].index)
         has_bar[rows, j] = True
-        paused[rows[0]:rows[-1] + 1, j] = True
+        paused[rows[0]:(len(dates) if open_end else rows[-1] + 1), j] = True
         opens[rows, j] = frames[ticker]["open"].to_numpy()
         closes[rows, j] = frames[ticker]["close"].to_numpy()
-        if rows[-1] < len(dates) - 1:
+        if rows[-1] < len(dates) - 1 and not open_end:
             ends_early.setdefault(int(rows[-1]), []).append(j)
     paused &= ~has_bar
     closes = pd.DataFrame(closes).ffill().to_numpy()

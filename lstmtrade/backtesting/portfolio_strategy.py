@@ -46,7 +46,7 @@ after it; the cash stays in the portfolio.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +73,7 @@ class UniverseArrays:
     first: int  # index of the first out-of-sample date
     last: int  # index of the last out-of-sample date
     ends_early: dict[int, list[int]]  # date index -> tickers whose last bar it is (before ``last``)
+    held: np.ndarray | None = None  # (N,) targets of a decision taken before the first day (live: the holdings)
 
 
 class PortfolioStrategy(bt.Strategy):
@@ -120,6 +121,12 @@ class PortfolioStrategy(bt.Strategy):
         self.unfilled: list[tuple] = []  # (bar, ticker column, shares, value) a volume cap kept from trading
         self._decisions: dict[int, np.ndarray] = {}
         self._equity = np.full(len(universe.dates), np.nan)
+        self._open_equity = np.full(len(universe.dates), np.nan)  # value at each open, before its orders
+        if universe.held is not None:  # a decision from before the first day (live: the holdings) stands
+            self._target = np.asarray(universe.held, dtype="float64").copy()
+            chosen = self._target != 0
+            if chosen.any():
+                self.last_targets = pd.Series(self._target[chosen], index=universe.tickers[chosen], dtype="float64")
         self._positions = np.zeros((len(universe.dates), len(self.tickers)))
         self._pass_uncertainty = takes_uncertainty(type(self).target_weights)
 
@@ -149,6 +156,11 @@ class PortfolioStrategy(bt.Strategy):
     def feed(self, ticker: str) -> bt.feed.DataBase:
         """The Backtrader data feed of ``ticker`` (its own bars only)."""
         return self.datas[self._index[ticker]]
+
+    @property
+    def date(self) -> pd.Timestamp:
+        """Today's date (at the close: today's; in next_open: this open's)."""
+        return self._u.dates[self._today()]
 
     def has_bar(self, ticker: str) -> bool:
         """Whether ``ticker`` traded on today's date (at the close: today; in next_open: this open)."""
@@ -275,12 +287,15 @@ class PortfolioStrategy(bt.Strategy):
         if i >= len(u.dates):
             return
         want = self._wanted
-        shares = None
+        shares = self._shares()
         for j in u.ends_early.get(i, ()):  # its last bar: nothing could be priced after it
-            shares = self._shares() if shares is None else shares
             self._target[j] = 0.0
             if shares[j] != 0:
                 want[j] = 0.0
+        held = np.flatnonzero(shares)
+        cash = self.broker.getcash()
+        equity = cash + float(np.dot(shares[held], u.mark[i, held]))
+        self._open_equity[i] = equity
         todo = u.has_bar[i] & ~np.isnan(want)
         for j in self._pending:
             todo[j] = False
@@ -289,9 +304,6 @@ class PortfolioStrategy(bt.Strategy):
         cols = np.flatnonzero(todo)
         w = want[cols].copy()
         want[cols] = np.nan  # handled today, whether or not an order is needed
-        shares = self._shares() if shares is None else shares
-        held = np.flatnonzero(shares)
-        equity = self.broker.getcash() + float(np.dot(shares[held], u.mark[i, held]))
         if equity <= 0:
             return
         price = u.open[i, cols]
@@ -300,33 +312,19 @@ class PortfolioStrategy(bt.Strategy):
         extra = self._extra_rates(cols, np.zeros(len(cols)))
         if extra is not None:  # spread (and impact, at the first sizing's trade) per name, paid on each fill
             buy_cost, sell_net = self._buy_cost + self._slip_up * extra, self._sell_net - self._slip_down * extra
-        target = np.floor(np.abs(w) * equity / (price * buy_cost)) * np.sign(w)
-        delta = target - have
-        if extra is not None and self.costs.impact:
-            extra = self._extra_rates(cols, delta)
-            buy_cost, sell_net = self._buy_cost + self._slip_up * extra, self._sell_net - self._slip_down * extra
-            target = np.floor(np.abs(w) * equity / (price * buy_cost)) * np.sign(w)
-            delta = target - have
-        current = have * price / equity
-        trade = (delta != 0) & ((np.abs(w - current) >= self.p.min_trade) | (w == 0) | (have == 0))
+            if self.costs.impact:
+                first = np.floor(np.abs(w) * equity / (price * buy_cost)) * np.sign(w) - have
+                extra = self._extra_rates(cols, first)
+                buy_cost, sell_net = self._buy_cost + self._slip_up * extra, self._sell_net - self._slip_down * extra
+        cap = None
         if self.costs is not None and self.costs.max_participation is not None:
-            delta = self._capped(cols, delta, trade, price)
-            trade &= delta != 0
-        sells = trade & (delta < 0)
-        buys = trade & (delta > 0)
-        if extra is None:  # one cost rate for every name
-            budget = self.broker.getcash() + float(np.sum(-delta[sells] * price[sells])) * sell_net
-            cost = float(np.sum(delta[buys] * price[buys])) * buy_cost
-        else:
-            budget = self.broker.getcash() + float(np.sum(-delta[sells] * price[sells] * sell_net[sells]))
-            cost = float(np.sum(delta[buys] * price[buys] * buy_cost[buys]))
-        if cost > budget:  # not enough cash for every buy: scale them all down alike
-            delta[buys] = np.floor(delta[buys] * max(budget, 0.0) / cost)
-        for k in np.flatnonzero(sells):
+            def cap(delta: np.ndarray, trade: np.ndarray) -> np.ndarray:
+                return self._capped(cols, delta, trade, price)
+        delta = order_sizes(w, have, price, equity, cash, buy_cost, sell_net, self.p.min_trade, cap)
+        for k in np.flatnonzero(delta < 0):
             self._send(int(cols[k]), float(delta[k]))
-        for k in np.flatnonzero(buys):
-            if delta[k] > 0:
-                self._send(int(cols[k]), float(delta[k]))
+        for k in np.flatnonzero(delta > 0):
+            self._send(int(cols[k]), float(delta[k]))
 
     def _extra_rates(self, cols: np.ndarray, delta: np.ndarray) -> np.ndarray | None:
         """Per name in ``cols``, the cost per unit traded beyond commission and slippage (half spread, impact at
@@ -391,3 +389,37 @@ class PortfolioStrategy(bt.Strategy):
         held = np.flatnonzero(shares)
         if len(held) and value:
             self._positions[i, held] = shares[held] * self._u.close[i, held] / value
+
+
+def order_sizes(weights: np.ndarray, held: np.ndarray, price: np.ndarray, equity: float, cash: float,
+                buy_cost: float | np.ndarray, sell_net: float | np.ndarray, min_trade: float,
+                cap: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Whole-share changes that take ``held`` shares to ``weights`` of ``equity`` at ``price``: the portfolio
+    backtest's sizing at each open, and the orders ``lstmtrade signal`` prints at the last close.
+
+    ``buy_cost`` and ``sell_net`` are the worst-case cost factors per unit of price ((1 + slippage) x
+    (1 + commission) and its opposite), one for every name or one per name (spread and impact differ by name).
+    A held name's resize smaller than ``min_trade`` of equity is skipped; opening and closing always trade.
+    ``cap(delta, trade)`` returns the changes a volume cap allows. When the buys cost more than the cash plus
+    what the sells free, every buy is scaled down alike, so a full rotation is never refused for want of cash.
+    Negative: sell.
+    """
+    weights = np.asarray(weights, dtype="float64")
+    target = np.floor(np.abs(weights) * equity / (price * buy_cost)) * np.sign(weights)
+    delta = target - held
+    current = held * price / equity
+    trade = (delta != 0) & ((np.abs(weights - current) >= min_trade) | (weights == 0) | (held == 0))
+    if cap is not None:
+        delta = cap(delta, trade)
+        trade &= delta != 0
+    delta = np.where(trade, delta, 0.0)
+    sells, buys = delta < 0, delta > 0
+    if np.ndim(buy_cost) == 0:  # one cost rate for every name
+        budget = cash + float(np.sum(-delta[sells] * price[sells])) * sell_net
+        cost = float(np.sum(delta[buys] * price[buys])) * buy_cost
+    else:
+        budget = cash + float(np.sum(-delta[sells] * price[sells] * sell_net[sells]))
+        cost = float(np.sum(delta[buys] * price[buys] * buy_cost[buys]))
+    if cost > budget:  # not enough cash for every buy: scale them all down alike
+        delta[buys] = np.floor(delta[buys] * max(budget, 0.0) / cost)
+    return delta

@@ -106,9 +106,12 @@ def backtest(prices: PriceData | pd.DataFrame, predictions: Predictions | pd.Ser
     recorder = strat.analyzers.recorder
     orders = _dated(recorder.orders, ["size"], dates)
     unfilled = _dated(strat.unfilled, ["shares", "value"], dates)
+    opens = dict(getattr(strat, "open_values", ()))  # a strategy overriding next_open may not record them
+    open_equity = pd.Series([opens.get(k, np.nan) for k in range(len(dates))], index=dates,
+                            name="open_equity").loc[days]
     used = {**strategy_params(strategy), **params}
     return BacktestResult(returns, equity, weights, trades, strategy.__name__, used, rejected, decisions, orders,
-                          unfilled=unfilled, borrow_paid=borrow_paid(strat))
+                          unfilled=unfilled, borrow_paid=borrow_paid(strat), open_equity=open_equity)
 
 
 def prediction_feed(feed_frame: pd.DataFrame, index: pd.DatetimeIndex, periods_per_year: int | None = None,

@@ -74,6 +74,7 @@ class PredictionStrategy(bt.Strategy):
         self.order_log: list[dict] = []
         self.fills: list[dict] = []
         self.unfilled: list[dict] = []  # shares a volume cap kept from trading (bar, shares, value)
+        self.open_values: list[tuple[int, float]] = []  # (bar, equity at its open before orders)
 
     def start(self) -> None:
         if "_pending" not in vars(self):  # a subclass __init__ that skipped the base class's
@@ -108,17 +109,16 @@ class PredictionStrategy(bt.Strategy):
     def next_open(self) -> None:
         """At the open of t+1, before orders are matched: size the order with this open's price."""
         target, self._target = self._target, None
-        if target is None or self._pending is not None:
-            return
         price = self.data.open[0]
         position = self.getposition().size
-        value = self.broker.getcash() + position * price  # equity marked at this open
-        current = position * price / value if value > 0 else 0.0
-        if abs(target - current) < self.p.min_trade and not (target == 0 and position != 0):
+        cash = self.broker.getcash()
+        self.open_values.append((len(self), cash + position * price))  # equity marked at this open
+        if target is None or self._pending is not None:
             return
-        shares = self._shares(target, value, price, position, self._cost_rate())
+        shares = target_shares(target, position, price, cash, self._cost_rate(), self.p.min_trade)
         if shares != position:  # with spread or impact costs: size again at the first sizing's rate
-            shares = self._shares(target, value, price, position, self._cost_rate(shares - position))
+            shares = target_shares(target, position, price, cash, self._cost_rate(shares - position),
+                                   self.p.min_trade)
         cap = trade_cap(self)
         if cap is not None and abs(shares - position) > cap:  # a volume cap: trade what the bar allows
             wanted = shares
@@ -127,14 +127,6 @@ class PredictionStrategy(bt.Strategy):
                                   "value": abs(wanted - shares) * price})
         if shares != position:
             self._pending = self.order_target_size(target=shares)
-
-    def _shares(self, target: float, value: float, price: float, position: float, rate: float) -> float:
-        """Whole shares for ``target`` of equity at this open, paying ``rate`` of the traded value in costs."""
-        costs = 1.0 + rate
-        shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
-        if shares > position:  # a buy must be paid from cash, commission on the whole trade included
-            shares = min(shares, position + math.floor(self.broker.getcash() / (price * costs)))
-        return shares
 
     def _cost_rate(self, shares: float = 0.0) -> float:
         """Costs per unit traded at this open: commission and slippage, plus half spread and impact if charged."""
@@ -277,6 +269,22 @@ def trade_cap(strategy: bt.Strategy, data: Any = None) -> float | None:
     if costs is None or costs.max_participation is None:
         return None
     return float(math.floor(costs.max_participation * float((data or strategy.data).volume[0])))
+
+
+def target_shares(target: float, position: float, price: float, cash: float, cost_rate: float,
+                  min_trade: float) -> float:
+    """The shares a one-asset strategy holds after an open that trades ``target`` (a weight) at ``price``: the
+    backtest's sizing, net of costs (``cost_rate``: commission plus slippage, as fractions), and what
+    ``lstmtrade signal`` orders at the last close. A change under ``min_trade`` keeps ``position``."""
+    value = cash + position * price
+    current = position * price / value if value > 0 else 0.0
+    if abs(target - current) < min_trade and not (target == 0 and position != 0):
+        return position
+    costs = 1.0 + cost_rate
+    shares = math.floor(abs(target) * value / (price * costs)) * (1 if target >= 0 else -1)
+    if shares > position:  # a buy must be paid from cash, commission on the whole trade included
+        shares = min(shares, position + math.floor(cash / (price * costs)))
+    return shares
 
 
 def takes_uncertainty(method) -> bool:

@@ -18,6 +18,7 @@ import click
 from .. import __version__
 from ..errors import Interrupted, LstmtradeError
 from .commands import COMMANDS
+from .paper import COMMANDS as PAPER_COMMANDS
 from .signal import COMMANDS as SIGNAL_COMMANDS
 
 
@@ -64,7 +65,7 @@ def cli() -> None:
     """
 
 
-for command in COMMANDS + SIGNAL_COMMANDS:
+for command in COMMANDS + SIGNAL_COMMANDS + PAPER_COMMANDS:
     cli.add_command(command)
 
 

@@ -6,6 +6,7 @@ them as one line.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ from .options import build_config, config_options
 
 def _load_data(data: str | None, ticker: str | None, start: str | None = None, end: str | None = None,
                refresh: bool = False, default: str | None = None, date_format: str | None = None):
+    """One ticker's bars (a CSV, a sample, a --ticker download) for a one-ticker model."""
     from ..data.prices import load_prices
 
     if data and ticker:
@@ -26,13 +28,27 @@ def _load_data(data: str | None, ticker: str | None, start: str | None = None, e
         return load_ticker(ticker, start=start, end=end, refresh=refresh)
     if data is None and default is None:
         raise ConfigError("give the data to signal on: --data FILE (or sample:TICKER) or --ticker SYMBOL")
+    return load_prices(data if data is not None else default, start=start, end=end, date_format=date_format)
+
+
+def _train_data(config, ticker: str | None, refresh: bool):
+    """What `train` trains on: a universe (--data panel, folder, sample:SP500) or one ticker's bars."""
+    from ..data.load import load_data
     from ..data.panel import is_universe
 
-    source = data if data is not None else default
-    if is_universe(source):
-        raise ConfigError(f"--data {source} holds several tickers: train and signal work on one ticker's "
-                          "bars (a universe's pooled model is not saved to a file yet); give one ticker's CSV")
-    return load_prices(data if data is not None else default, start=start, end=end, date_format=date_format)
+    if config.data is not None and is_universe(config.data):
+        if ticker:
+            raise ConfigError("give either --data or --ticker, not both")
+        universe = load_data(config)
+        faults = universe.report[universe.report["status"] != "used"]
+        if config.strict and len(faults):
+            from ..errors import DataError
+
+            raise DataError(f"--strict: {len(faults)} ticker(s) have data faults ({faults['ticker'].iloc[0]}: "
+                            f"{faults['issue'].iloc[0]})")
+        return universe
+    return _load_data(config.data, ticker, config.start, config.end, refresh,
+                      default=None if ticker else "sample:MSFT", date_format=config.date_format)
 
 
 def _echo_err(text: str, quiet: bool) -> None:
@@ -59,37 +75,46 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
     """Train the configured LSTM on all history up to the last bar and save it as one model file.
 
     The model is trained exactly as the backtest's fold starting at the last bar would be (same
-    features, rows, purge, scaler and seed), so its forecasts match the backtest's. Use it with
-    `lstmtrade signal --model FILE` after each close.
+    features, rows, purge, scaler and seed), so its forecasts match the backtest's. A universe (--data
+    panel, folder or sample:SP500) trains one pooled model, screened per ticker as the backtest screens it,
+    and keeps each ticker's scaler. Use it with `lstmtrade signal --model FILE` after each close.
     """
-    from ..live.signal import train_final
+    from ..formatting import stamper
+    from ..live.api import train as train_model
 
     config = build_config(config_file, param_pairs, options)
-    prices = _load_data(config.data, ticker, config.start, config.end, refresh,
-                        default=None if ticker else "sample:MSFT", date_format=config.date_format)
+    prices = _train_data(config, ticker, refresh)
+    universe = not hasattr(prices, "frame")
     for warning in prices.warnings:
         _echo_err(f"warning: {warning}", quiet)
-    from ..formatting import stamper
-
-    show = stamper(prices.frame.index)
-    _echo_err(f"training on {prices.name}: {len(prices)} bars {show(prices.frame.index[0])} .. "
-              f"{show(prices.frame.index[-1])}; {prices.bars.describe()}", quiet)
+    index = prices.calendar if universe else prices.frame.index
+    show = stamper(index)
+    what = f"{prices.name}: {prices.summary}" if universe else prices.name
+    _echo_err(f"training on {what}; {len(index)} bars {show(index[0])} .. {show(index[-1])}; "
+              f"{prices.bars.describe()}", quiet)
 
     def progress(event: dict[str, Any]) -> None:
         if event["event"] == "train":
+            tickers = f", {event['tickers']} tickers pooled" if "tickers" in event else ""
             _echo_err(f"fold {event['fold']} geometry: fit {show(event['fit_start'])} .. {show(event['fit_end'])} "
-                      f"({event['n_fit']} rows), {event['n_val']} validation rows", quiet)
+                      f"({event['n_fit']} rows{tickers}), {event['n_val']} validation rows", quiet)
         elif event["event"] == "epoch":
             seed = f"seed {event['member'] + 1}/{config.seeds} " if "member" in event else ""
             _echo_err(f"  {seed}epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)
 
-    trained = train_final(prices, config, progress=None if quiet else progress, scheduled=scheduled)
-    path = trained.save(model_out)
+    trained = train_model(prices=prices, config=config, progress=None if quiet else progress, scheduled=scheduled,
+                          model_out=model_out)
     if quiet:
-        click.echo(str(path))
+        click.echo(str(model_out))
         return
     seeds = f" (mean of {config.seeds} seeds)" if config.seeds > 1 else ""
-    click.echo(f"saved {path} (trained through {show(trained.train_end)}); "
+    if universe:
+        best = trained.forecasts.sort_values("prediction", ascending=False, kind="stable").head(3)
+        top = ", ".join(f"{t} {v:+.5f}" for t, v in zip(best["ticker"], best["prediction"]))
+        click.echo(f"saved {model_out} (trained through {show(trained.train_end)}; {len(trained.fitted.scalers)} "
+                   f"tickers); highest forecasts for the next session{seeds}: {top}")
+        return
+    click.echo(f"saved {model_out} (trained through {show(trained.train_end)}); "
                f"prediction for the next {'bar' if prices.bars.intraday else 'session'}: "
                f"{trained.prediction:+.5f}{seeds}")
 
@@ -118,41 +143,77 @@ def _table(result: dict[str, Any]) -> str:
 @click.command("signal")
 @click.option("--model", "model_path", required=True, type=click.Path(),
               help="Model file written by `lstmtrade train --model-out`.")
-@click.option("--data", metavar="FILE", help="CSV file or sample:TICKER, ending at the last close.")
+@click.option("--data", metavar="FILE", help="CSV file, panel, folder or sample (sample:MSFT, sample:SP500), ending "
+              "at the last close; default for a universe model: the data it was trained on.")
+@click.option("--end", metavar="DATE", help="Last date to use (YYYY-MM-DD); rows after it are never read.")
 @click.option("--date-format", "date_format", metavar="TEXT",
               help="Layout of the Date column as a strptime format (default: ISO 8601), as for backtest.")
 @click.option("--ticker", metavar="SYMBOL", help="Daily bars from Yahoo Finance (cached; see --refresh).")
 @click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
 @click.option("--strategy", help="Position rule (default: the model's own strategy and params).")
 @click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE", help="Strategy param; repeatable.")
+@click.option("--holdings", type=click.Path(dir_okay=False), metavar="FILE",
+              help="What you hold now: a CSV with the header ticker,shares and an optional cash,AMOUNT row. "
+                   "Orders take it to the target weights; rules that keep names (TopKDropout) see it.")
+@click.option("--equity", type=float, metavar="X",
+              help="Equity the weights apply to [default: holdings at the last close plus cash, else 100,000].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the orders (ticker,side,shares,price,value,commission; sells first) to FILE.")
 @click.option("--max-age", "max_age", type=float, metavar="DAYS",
               help="Refuse a model created more than DAYS days ago.")
-def signal_cmd(model_path, data, date_format, ticker, refresh, strategy, param_pairs, as_json, max_age) -> None:
-    """Tomorrow's signal: the model's forecast after the data's last close and the target weight.
+@click.option("--journal", type=click.Path(file_okay=False), metavar="DIR",
+              help="Append this signal to DIR/journal.jsonl, the paper trail `lstmtrade paper DIR` credits (one "
+                   "entry per data date, hash-chained); its last entry is what you hold unless --holdings is given.")
+def signal_cmd(model_path, data, end, date_format, ticker, refresh, strategy, param_pairs, holdings, equity,
+               as_json, csv_path, max_age, journal) -> None:
+    """Tomorrow's signal: the model's forecasts after the data's last close, target weights and orders.
 
-    The target weight is what the strategy would hold from the next session's open. Only strategies
-    whose position comes from target_weight(prediction) alone are supported (not VolTarget, BuyAndHold).
+    One ticker: the forecast and the target weight the strategy would hold from the next open (strategies
+    whose position comes from target_weight(prediction) alone; not VolTarget or BuyAndHold). A universe
+    model: every ticker's forecast ranked, the portfolio rule's weights (computed by the backtest's own
+    code, with --holdings as what it holds), the orders that take the holdings there at the last close,
+    and the tickers left out, with why.
     """
     from ..forecast.artifact import load_model
-    from ..live.signal import signal
+    from ..live.api import load_for
+    from ..live.api import signal as make_signal
 
     model = load_model(model_path)
-    prices = _load_data(data, ticker, refresh=refresh, date_format=date_format)
+    if ticker:
+        prices = _load_data(data, ticker, end=end, refresh=refresh)
+    elif data is None and not model.is_universe:
+        raise ConfigError("give the data to signal on: --data FILE (or sample:TICKER) or --ticker SYMBOL")
+    else:
+        prices = load_for(model, data, end, date_format)
     params = None
     if param_pairs:
         from ..backtesting.loader import load_strategy, parse_params
 
         spec = strategy if strategy is not None else model.config.strategy
-        cls = load_strategy("LongFlat" if spec == "auto" else spec)
+        default = "TopK" if model.is_universe else "LongFlat"
+        cls = load_strategy(default if spec == "auto" else spec)
         params = parse_params(cls, param_pairs)
-    result = signal(model, prices, strategy, params, max_age_days=max_age)
-    if as_json:
-        from ..files import jsonable
+    result = make_signal(model, prices, strategy=strategy, params=params, holdings=holdings, equity=equity,
+                         max_age=max_age, journal=journal)
+    if csv_path:
+        from ..files import write_csv
 
-        click.echo(json.dumps(jsonable(result), allow_nan=False))
+        write_csv(Path(csv_path), result.orders, index=False)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), allow_nan=False))
+    elif model.is_universe:
+        from .signal_console import universe_table
+
+        click.echo(universe_table(result))
     else:
-        click.echo(_table(result))
+        click.echo(_table(result.details))
+        if holdings or equity is not None:
+            from .signal_console import order_lines
+
+            click.echo("\n".join(order_lines(result)))
+    if journal and not as_json:
+        click.echo(f"journal: entry for {result.to_dict()['date']} appended to {Path(journal) / 'journal.jsonl'}")
 
 
 @click.group("data")

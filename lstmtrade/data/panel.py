@@ -334,10 +334,13 @@ def _parse_dates(column: pd.Series, label: str, date_format: str | None = None) 
     """Timestamps under :mod:`lstmtrade.data.timestamps`' convention, NaT where a row's date does not read (its
     ticker is then excluded by :func:`_parse_panel`). A column mixing time zones, or without one readable date,
     stops the load."""
+    codes, uniques = pd.factorize(column)  # a panel repeats each date once per ticker: parse each text once
     try:
-        values = parse_timestamps(column, date_format, strict=False)
+        parsed = parse_timestamps(pd.Series(uniques, dtype=object), date_format, strict=False)
     except BadTimestamp as exc:
         raise DataError(f"{label}: {exc.message}") from None
+    values = parsed[np.maximum(codes, 0)] if len(parsed) else np.full(len(codes), np.datetime64("NaT"), "M8[ns]")
+    values = np.where(codes >= 0, values, np.datetime64("NaT"))
     if len(values) and np.isnat(values).all():
         how = f"--date-format '{date_format}'" if date_format else "YYYY-MM-DD[ HH:MM[:SS]] (or give --date-format)"
         raise DataError(f"{label}: no date reads as {how} (first: '{column.iloc[0]}')")

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from ..backtesting.costs import run_costs
 from ..backtesting.engine import BacktestResult
 from ..backtesting.stage import benchmark, trade
 from ..config import Config
@@ -58,7 +59,7 @@ def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, A
     """Run the checks and return one :class:`Check` each (see the module docstring)."""
     params = params or {}
     say = progress or (lambda text: None)
-    costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
+    costs = run_costs(config)
     # one periods-per-year for every run, from the full data: a cut must not change how VolTarget annualises
     periods = prices.bars.with_periods(config.periods_per_year).periods_per_year
     say("full run: training every fold")

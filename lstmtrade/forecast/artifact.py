@@ -10,6 +10,11 @@ A seed ensemble (``--seeds N``) is format version 2: the same dict with each mem
 ``member<m>.lstm.weight_ih_l0`` and a ``members`` list (member, seed) in the metadata; the members
 share the scaler and target standardisation. One-seed files stay version 1.
 
+A universe's pooled model is format version 3: one network (or, with a ``members`` list, one per seed
+under ``member<m>.``) and, instead of one ``scaler``, a ``scalers`` table holding each ticker's feature
+scaler (fit on that ticker's training rows), plus the universe's tickers and the screening decisions
+(``data.report``: status and issue per ticker) made when it was trained. Versions 1 and 2 stay readable.
+
 It is read back with ``torch.load(path, weights_only=True, map_location="cpu")``: a file whose pickle
 would build any other Python object (and so could run code) is refused before anything runs. The
 metadata holds the format name and version, the full config, the feature list, the feature scaler,
@@ -41,7 +46,8 @@ from ..formatting import stamp
 FORMAT_NAME = "lstmtrade-model"
 FORMAT_VERSION = 1  # one network (what every one-seed model file is, and always was)
 ENSEMBLE_FORMAT_VERSION = 2  # a seed ensemble: members' weights as "member<m>.<name>", "members" in the metadata
-READABLE_VERSIONS = (FORMAT_VERSION, ENSEMBLE_FORMAT_VERSION)
+UNIVERSE_FORMAT_VERSION = 3  # a universe's pooled model: per-ticker "scalers", members optional
+READABLE_VERSIONS = (FORMAT_VERSION, ENSEMBLE_FORMAT_VERSION, UNIVERSE_FORMAT_VERSION)
 
 
 # ----------------------------------------------------------------------------------------- saving
@@ -73,15 +79,34 @@ def _day(value: Any) -> str:
     return stamp(pd.Timestamp(value))
 
 
-def build_metadata(fitted: Any, config: Config, prices: PriceData, train_end: Any,
+def data_summary(prices: Any) -> dict[str, Any]:
+    """What a model file records about its training data: one ticker's PriceData, or a Universe (its tickers and
+    screening decisions too)."""
+    if hasattr(prices, "frame"):
+        index = prices.frame.index
+        out = {"sha256": prices.sha256, "source": prices.source, "name": prices.name}
+    else:
+        index = prices.calendar
+        report = prices.report.astype(object).where(prices.report.notna(), None)
+        out = {"sha256": prices.sha256, "source": prices.source, "name": prices.name, "tickers": list(prices.tickers),
+               "report": [{k: (_day(v) if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+                          for row in report.to_dict("records")]}
+    out.update(first_date=_day(index[0]), last_date=_day(index[-1]), rows=len(index), bar=prices.bars.label,
+               periods_per_year=prices.bars.periods_per_year)
+    return out
+
+
+def build_metadata(fitted: Any, config: Config, prices: Any, train_end: Any,
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The metadata dict of a model file (without the weights checksum, added by :func:`save_model`)."""
-    frame = prices.frame
+    """The metadata dict of a model file (without the weights checksum, added by :func:`save_model`);
+    ``prices`` is one ticker's PriceData or a Universe (a format version 3 file)."""
     n_features = int(len(fitted.scaler.mean_))
     seeds = getattr(fitted, "seeds", None)  # a FittedEnsemble's
+    universe = not hasattr(prices, "frame")
+    version = UNIVERSE_FORMAT_VERSION if universe else FORMAT_VERSION if seeds is None else ENSEMBLE_FORMAT_VERSION
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION if seeds is None else ENSEMBLE_FORMAT_VERSION,
+        "format_version": version,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
         "config": config.to_dict(),
@@ -89,20 +114,24 @@ def build_metadata(fitted: Any, config: Config, prices: PriceData, train_end: An
         "architecture": {"kind": "LSTMRegressor", "n_features": n_features, "hidden": config.hidden,
                          "layers": config.layers, "dropout": config.dropout},
         "lookback": int(fitted.lookback),
-        "scaler": {"mean": [float(v) for v in fitted.scaler.mean_],
-                   "scale": [float(v) for v in fitted.scaler.scale_]},
         "y_mean": float(fitted.y_mean),
         "y_std": float(fitted.y_std),
         "train_end": _day(train_end),
-        "data": {"sha256": prices.sha256, "source": prices.source, "name": prices.name,
-                 "first_date": _day(frame.index[0]), "last_date": _day(frame.index[-1]), "rows": len(frame),
-                 "bar": prices.bars.label, "periods_per_year": prices.bars.periods_per_year},
+        "data": data_summary(prices),
     }
+    if universe:
+        meta["scalers"] = {ticker: _scaler_dict(scaler) for ticker, scaler in sorted(fitted.scalers.items())}
+    else:
+        meta["scaler"] = _scaler_dict(fitted.scaler)
     if seeds is not None:
         meta["members"] = [{"member": m, "seed": int(seed)} for m, seed in enumerate(seeds)]
     if extra:
         meta.update(extra)
     return meta
+
+
+def _scaler_dict(scaler: StandardScaler) -> dict[str, list[float]]:
+    return {"mean": [float(v) for v in scaler.mean_], "scale": [float(v) for v in scaler.scale_]}
 
 
 def _state(fitted: Any) -> dict[str, Any]:
@@ -113,7 +142,7 @@ def _state(fitted: Any) -> dict[str, Any]:
             for m, net in enumerate(nets) for name, tensor in net.state_dict().items()}
 
 
-def save_model(path: str | Path, fitted: Any, config: Config, prices: PriceData, train_end: Any,
+def save_model(path: str | Path, fitted: Any, config: Config, prices: Any, train_end: Any,
                extra: dict[str, Any] | None = None) -> Path:
     """Write ``fitted`` (a :class:`~lstmtrade.forecast.lstm.FittedFold`, or a seed ensemble's
     :class:`~lstmtrade.forecast.ensemble.FittedEnsemble`) and its metadata to ``path`` atomically."""
@@ -153,6 +182,16 @@ class LoadedModel:
         return list(self.metadata["features"])
 
     @property
+    def is_universe(self) -> bool:
+        """A universe's pooled model (format version 3): one scaler per ticker."""
+        return str(self.metadata.get("format_version")) == str(UNIVERSE_FORMAT_VERSION)
+
+    @property
+    def tickers(self) -> list[str]:
+        """The tickers the model has a scaler for, so can forecast (a universe model's; [] for one ticker's)."""
+        return sorted(self.fitted.scalers) if self.is_universe else []
+
+    @property
     def lookback(self) -> int:
         return int(self.metadata["lookback"])
 
@@ -179,6 +218,9 @@ class LoadedModel:
 
     def feature_matrix(self, prices: PriceData) -> np.ndarray:
         """The model's raw features for every row of ``prices``, after checking the data fits the model."""
+        if self.is_universe:
+            raise DataError(f"{prices.source}: one ticker's data, but the model was trained on a universe of "
+                            f"{len(self.tickers)} tickers ({self.metadata['data'].get('source')}); give a panel")
         check_bar_size(prices, self.bar)
         missing = [c for c in COLUMNS if c not in prices.frame.columns]
         if missing:
@@ -221,9 +263,10 @@ class LoadedModel:
         return self.fitted.predict(x, [last])
 
 
-def check_bar_size(prices: PriceData, bar: str = "1d") -> None:
-    """Refuse bars of another size than the model's (``bar``: ``1d``, ``1h``): its features count bars."""
-    if len(prices.frame) < 3:
+def check_bar_size(prices: Any, bar: str = "1d") -> None:
+    """Refuse bars of another size than the model's (``bar``: ``1d``, ``1h``): its features count bars.
+    ``prices``: one ticker's PriceData or a Universe (its union calendar)."""
+    if len(prices) < 3:
         return
     found = prices.bars
     if found.label != bar:
@@ -319,7 +362,8 @@ def _rebuild(meta: dict[str, Any], weights: dict[str, Any]) -> LoadedModel:
         return net.eval()
 
     members = meta.get("members")
-    if str(meta.get("format_version")) == str(ENSEMBLE_FORMAT_VERSION):
+    version = str(meta.get("format_version"))
+    if version == str(ENSEMBLE_FORMAT_VERSION) or (version == str(UNIVERSE_FORMAT_VERSION) and members):
         if not members:
             raise ValueError("an ensemble file without members")
         nets = []
@@ -330,15 +374,24 @@ def _rebuild(meta: dict[str, Any], weights: dict[str, Any]) -> LoadedModel:
             raise ValueError("weights that belong to no member")
     else:
         nets = [network(weights)]
-    scaler = StandardScaler()
-    scaler.mean_ = np.asarray(meta["scaler"]["mean"], dtype="float64")
-    scaler.scale_ = np.asarray(meta["scaler"]["scale"], dtype="float64")
-    if len(scaler.mean_) != int(arch["n_features"]) or len(meta["features"]) != int(arch["n_features"]):
+    tables = meta["scalers"] if version == str(UNIVERSE_FORMAT_VERSION) else {"": meta["scaler"]}
+    if not tables:
+        raise ValueError("a universe model without scalers")
+    scalers = {}
+    for ticker, table in tables.items():
+        scaler = scalers[ticker] = StandardScaler()
+        scaler.mean_ = np.asarray(table["mean"], dtype="float64")
+        scaler.scale_ = np.asarray(table["scale"], dtype="float64")
+        if len(scaler.mean_) != int(arch["n_features"]) or len(scaler.scale_) != int(arch["n_features"]):
+            raise ValueError("feature count does not match the weights")
+    if len(meta["features"]) != int(arch["n_features"]):
         raise ValueError("feature count does not match the weights")
     y_mean, y_std = float(meta["y_mean"]), float(meta["y_std"])
     if not (math.isfinite(y_mean) and math.isfinite(y_std)):
         raise ValueError("target scale is not finite")
-    fitted = [FittedFold(net, scaler, y_mean, y_std, int(meta["lookback"]), None) for net in nets]
+    first = next(iter(scalers.values()))
+    per_ticker = scalers if version == str(UNIVERSE_FORMAT_VERSION) else {}
+    fitted = [FittedFold(net, first, y_mean, y_std, int(meta["lookback"]), None, dict(per_ticker)) for net in nets]
     if len(nets) == 1 and not members:
         return LoadedModel(None, meta, config, fitted[0])
     from .ensemble import FittedEnsemble

@@ -92,6 +92,13 @@ class FittedEnsemble:
         """(members, rows): each member's predicted returns."""
         return np.stack([m.predict(features, rows, ticker) for m in self.members])
 
+    def scaled_windows(self, features: np.ndarray, rows: Any, ticker: str | None = None) -> np.ndarray:
+        return self.members[0].scaled_windows(features, rows, ticker)  # shared scalers: the same for every member
+
+    def predict_windows_members(self, inputs: np.ndarray) -> np.ndarray:
+        """(members, rows): each member's predicted returns for ready windows."""
+        return np.stack([m.predict_windows(inputs) for m in self.members])
+
     def predict_with_uncertainty(self, features: np.ndarray, rows: Any,
                                  ticker: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         return combine(list(self.predict_members(features, rows, ticker)))

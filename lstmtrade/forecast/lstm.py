@@ -37,15 +37,23 @@ class FittedFold:
 
     def predict(self, features: np.ndarray, rows: range | np.ndarray, ticker: str | None = None) -> np.ndarray:
         """Predicted returns for ``rows`` of one ticker's raw feature matrix (windows end at each row)."""
+        return self.predict_windows(self.scaled_windows(features, rows, ticker))
+
+    def scaled_windows(self, features: np.ndarray, rows: range | np.ndarray, ticker: str | None = None) -> np.ndarray:
+        """The network's float32 inputs for ``rows``: the ticker's features through its own scaler, as windows."""
+        scaler = self.scalers.get(ticker, self.scaler) if ticker is not None else self.scaler
+        return windows(scaler.transform(features), rows, self.lookback).astype(np.float32)
+
+    def predict_windows(self, inputs: np.ndarray) -> np.ndarray:
+        """Predicted returns for ready windows (N, lookback, F), in the fixed-size chunks of
+        :func:`~lstmtrade.forecast.train.predict` (windows of several tickers may share a chunk: each row is
+        computed on its own, whatever sits beside it)."""
         import torch
 
         from .train import predict
 
-        scaler = self.scalers.get(ticker, self.scaler) if ticker is not None else self.scaler
-        x = scaler.transform(features)
         device = next(self.net.parameters()).device
-        windows_t = torch.from_numpy(windows(x, rows, self.lookback).astype(np.float32)).to(device)
-        return predict(self.net, windows_t).double().cpu().numpy() * self.y_std + self.y_mean
+        return predict(self.net, torch.from_numpy(inputs).to(device)).double().cpu().numpy() * self.y_std + self.y_mean
 
     def predict_fold(self, data: FoldData) -> np.ndarray:
         """Every test row of the fold, ticker by ticker (each ticker predicted on its own, so a row's

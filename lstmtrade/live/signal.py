@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..backtesting.engine import check_params, strategy_params
@@ -42,17 +43,24 @@ from ..splits import Fold, WalkForward
 
 @dataclass
 class TrainedModel:
-    """What :func:`train_final` returns: the fitted fold plus what it was trained on."""
+    """What :func:`train_final` (one ticker) or :func:`~lstmtrade.live.universe.train_universe` returns: the
+    fitted fold plus what it was trained on and its forecasts for the last date."""
 
-    fitted: Any  # FittedFold
+    fitted: Any  # FittedFold or FittedEnsemble
     config: Config
-    prices: PriceData
+    prices: Any  # PriceData, or a Universe
     fold: Fold
     train_end: pd.Timestamp  # the last date of the data (T); the model is as of T's close
-    prediction: float  # the prediction for T, made with the freshly trained model
+    prediction: float  # one ticker: the prediction for T, made with the freshly trained model (NaN: a universe)
+    forecasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # ticker, prediction, uncertainty for T
+    extra: dict[str, Any] = field(default_factory=dict)  # more metadata for the file (input ranges, ...)
+
+    @property
+    def calendar(self) -> pd.DatetimeIndex:
+        return self.prices.frame.index if hasattr(self.prices, "frame") else self.prices.calendar
 
     def fold_info(self) -> dict[str, Any]:
-        index = self.prices.frame.index
+        index = self.calendar
         show = stamper(index)
         day = lambda i: show(index[i])  # noqa: E731
         info = {"fold": self.fold.index, "fit_start": day(self.fold.fit.start), "fit_end": day(self.fold.fit.stop - 1),
@@ -64,14 +72,15 @@ class TrainedModel:
             info.update(epochs_run=history.epochs_run, best_epoch=history.best_epoch)
         return info
 
+    def metadata_extra(self) -> dict[str, Any]:
+        return {**self.extra, "training": {**self.fold_info(), **self.extra.get("training", {})}}
+
     def save(self, path: str | Path) -> Path:
-        return save_model(path, self.fitted, self.config, self.prices, self.train_end,
-                          extra={"training": self.fold_info()})
+        return save_model(path, self.fitted, self.config, self.prices, self.train_end, extra=self.metadata_extra())
 
     def as_loaded(self) -> LoadedModel:
         """The same model as :func:`~lstmtrade.forecast.artifact.load_model` would return it, without a file."""
-        meta = build_metadata(self.fitted, self.config, self.prices, self.train_end,
-                              extra={"training": self.fold_info()})
+        meta = build_metadata(self.fitted, self.config, self.prices, self.train_end, extra=self.metadata_extra())
         return LoadedModel(None, meta, self.config, self.fitted)
 
 
@@ -95,6 +104,46 @@ def final_fold(n_bars: int, config: Config, scheduled: bool = False) -> Fold:
     return splitter.fold_at(k, start, first_row + config.lookback - 1, n_bars)
 
 
+def fit_final(data: FoldData, config: Config, progress: Progress | None = None) -> Any:
+    """Train the fold's LSTM, or its N seed-ensemble members (member m with seed ``seed + m``), each exactly as
+    the backtest trains that fold (:func:`~lstmtrade.forecast.lstm.fit_lstm_fold`)."""
+    if config.model != "lstm":
+        raise ConfigError(f"--model {config.model}: train saves LSTM models only (use --model lstm)")
+    device, settings = LSTM.setup(config)
+    fold = data.fold
+
+    def hook(member: int | None):
+        if progress is None:
+            return None
+        extra = {} if member is None else {"member": member}
+        return lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
+                                                 "epochs": total, "loss": loss, **extra})
+
+    if config.seeds == 1:
+        return fit_lstm_fold(data, config, device, settings, hook(None))
+    members = [fit_lstm_fold(data, member_config(config, m), device, settings, hook(m)) for m in range(config.seeds)]
+    return FittedEnsemble(members, member_seeds(config))
+
+
+def input_ranges(fitted: Any, data: FoldData) -> dict[str, Any]:
+    """Each feature's 1st and 99th percentile over the fit rows (through each ticker's own scaler), and the
+    share of the validation rows' values outside them: the usual share for data the model did not fit. The
+    paper record compares live inputs with it ("inputs unlike training")."""
+    fit, val = [], []
+    for p in data.pieces:
+        scaler = fitted.scalers.get(p.ticker, fitted.scaler) if p.ticker else fitted.scaler
+        x = scaler.transform(p.features)
+        fit.append(x[p.fit.start:p.fit.stop])
+        val.append(x[p.val.start:p.val.stop])
+    fit_x, val_x = np.concatenate(fit), np.concatenate(val)
+    low, high = np.nanpercentile(fit_x, 1, axis=0), np.nanpercentile(fit_x, 99, axis=0)
+    basis, rows = ("validation rows", val_x) if len(val_x) else ("fit rows (no validation rows)", fit_x)
+    outside = ((rows < low) | (rows > high)).sum()
+    return {"low": [float(v) for v in low], "high": [float(v) for v in high],
+            "usual_outside": float(outside / rows.size) if rows.size else None, "usual_basis": basis,
+            "usual_values": int(rows.size)}
+
+
 def train_final(prices: PriceData, config: Config, progress: Progress | None = None,
                 scheduled: bool = False) -> TrainedModel:
     """Train the configured LSTM on all of ``prices`` as the backtest fold starting at its last bar would be
@@ -107,39 +156,27 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
     features = build_features(frame, config.features).to_numpy()
     target = build_target(frame).to_numpy()
     data = FoldData(fold, features, target, config.lookback)
-    device, settings = LSTM.setup(config)
     if progress:
         index = frame.index
         progress({"event": "train", "rows": n, "last_date": index[-1], "fit_start": index[fold.fit.start],
                   "fit_end": index[fold.fit.stop - 1], "n_fit": len(fold.fit), "n_val": len(fold.val),
                   "fold": fold.index})
-    on_epoch = None
-    if progress:
-        on_epoch = lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
-                                                    "epochs": total, "loss": loss})
-    if config.seeds == 1:
-        fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
-    else:  # a seed ensemble: each member as the backtest trains it
-        members = []
-        for m in range(config.seeds):
-            hook = None
-            if on_epoch is not None:
-                hook = lambda e, total, loss, m=m: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
-                                                            "epochs": total, "loss": loss, "member": m})
-            members.append(fit_lstm_fold(data, member_config(config, m), device, settings, hook))
-        fitted = FittedEnsemble(members, member_seeds(config))
+    fitted = fit_final(data, config, progress)
     prediction = float(fitted.predict(features, [n - 1])[0])
-    return TrainedModel(fitted, config, prices, fold, frame.index[-1], prediction)
+    forecasts = pd.DataFrame({"ticker": [prices.name], "prediction": [prediction]})
+    return TrainedModel(fitted, config, prices, fold, frame.index[-1], prediction, forecasts,
+                        {"inputs": input_ranges(fitted, data)})
 
 
 # ------------------------------------------------------------------------------------------ signal
-def resolve_weight_rule(config: Config, strategy: str | type | None = None,
-                        params: dict[str, Any] | None = None) -> tuple[type, dict[str, Any]]:
-    """Strategy class and typed params: the model's own strategy by default, else ``strategy``."""
+def resolve_weight_rule(config: Config, strategy: str | type | None = None, params: dict[str, Any] | None = None,
+                        universe: bool = False) -> tuple[type, dict[str, Any]]:
+    """Strategy class and typed params: the model's own strategy by default, else ``strategy`` (a portfolio rule
+    for a ``universe`` model)."""
     if strategy is None:
-        cls, typed = resolve_strategy(config, None)
+        cls, typed = resolve_strategy(config, None, universe=universe)
     else:
-        cls, typed = resolve_strategy(config.replace(params={}), strategy)
+        cls, typed = resolve_strategy(config.replace(params={}), strategy, universe=universe)
     if params:
         check_params(cls, dict(params))
         defaults = strategy_params(cls)
@@ -173,7 +210,8 @@ def target_weight(cls: type, params: dict[str, Any], prediction: float, uncertai
     return max(-cls.weight_limit, min(cls.weight_limit, weight))
 
 
-def _as_model(model: LoadedModel | TrainedModel | str | Path) -> LoadedModel:
+def as_model(model: LoadedModel | TrainedModel | str | Path) -> LoadedModel:
+    """A loaded model from a file path, a :class:`TrainedModel` in memory, or itself."""
     if isinstance(model, LoadedModel):
         return model
     if isinstance(model, TrainedModel):
@@ -181,23 +219,33 @@ def _as_model(model: LoadedModel | TrainedModel | str | Path) -> LoadedModel:
     return load_model(model)
 
 
+def check_age(loaded: LoadedModel, max_age_days: float | None, now: _dt.datetime | None = None) -> None:
+    """Refuse a model created more than ``max_age_days`` days ago (``--max-age``)."""
+    if max_age_days is None:
+        return
+    age = loaded.age_days(now)
+    if age > max_age_days:
+        raise ModelFileError(f"{loaded.path or 'model'}: the model is {age:.1f} days old (created "
+                             f"{loaded.metadata['created_at']}), older than --max-age {max_age_days:g}; "
+                             "retrain it with `lstmtrade train`")
+
+
+def check_end(loaded: LoadedModel, last_date: pd.Timestamp, source: str) -> None:
+    """Refuse data that ends before the model's training data did."""
+    if last_date < loaded.train_end:
+        raise DataError(f"{source}: the data ends {stamp(last_date)}, before the model's training data "
+                        f"ends ({stamp(loaded.train_end)}); give data up to at least {stamp(loaded.train_end)}")
+
+
 def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, strategy: str | type | None = None,
            params: dict[str, Any] | None = None, *, max_age_days: float | None = None,
            now: _dt.datetime | None = None) -> dict[str, Any]:
     """Tomorrow's signal: the prediction for the data's last day and the strategy's target weight."""
-    loaded = _as_model(model)
-    if max_age_days is not None:
-        age = loaded.age_days(now)
-        if age > max_age_days:
-            raise ModelFileError(f"{loaded.path or 'model'}: the model is {age:.1f} days old (created "
-                                 f"{loaded.metadata['created_at']}), older than --max-age {max_age_days:g}; "
-                                 "retrain it with `lstmtrade train`")
+    loaded = as_model(model)
+    check_age(loaded, max_age_days, now)
     frame = prices.frame
-    last_date = frame.index[-1]
+    check_end(loaded, frame.index[-1], prices.source)
     train_end = loaded.train_end
-    if last_date < train_end:
-        raise DataError(f"{prices.source}: the data ends {stamp(last_date)}, before the model's training data "
-                        f"ends ({stamp(train_end)}); give data up to at least {stamp(train_end)}")
     date, prediction = loaded.predict_last(prices)
     members = loaded.predict_members_last(prices)
     uncertainty = float(combine(list(members[:, None]))[1][0]) if len(members) > 1 else math.nan
@@ -253,5 +301,5 @@ def next_weekday(day: pd.Timestamp) -> str:
     return str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
 
 
-__all__ = ["TrainedModel", "final_fold", "train_final", "signal", "target_weight", "resolve_weight_rule",
-           "next_weekday"]
+__all__ = ["TrainedModel", "final_fold", "fit_final", "input_ranges", "train_final", "signal", "target_weight",
+           "resolve_weight_rule", "next_weekday", "as_model", "check_age", "check_end"]

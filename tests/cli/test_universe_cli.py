@@ -120,8 +120,11 @@ def test_what_a_universe_cannot_do_yet_is_said_in_one_line(panel_csv, tmp_path):
     saving = CliRunner().invoke(cli, ["backtest", "--data", str(panel_csv), *SMALL, "--save-models",
                                       "--out", str(tmp_path)])
     assert saving.exit_code == 2 and "--save-models" in saving.output and "Traceback" not in saving.output
-    train = CliRunner().invoke(cli, ["train", "--data", str(panel_csv), "--model-out", str(tmp_path / "m.pt")])
-    assert train.exit_code == 2 and "several tickers" in train.output
+    # `train` on a universe works now (tests/cli/test_universe_signal_cli.py); a one-asset rule is refused first
+    train = CliRunner().invoke(cli, ["train", "--data", str(panel_csv), "--strategy", "LongFlat",
+                                     "--model-out", str(tmp_path / "m.pt")])
+    assert train.exit_code == 2 and "a universe needs a portfolio rule" in train.output
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_universe_only_settings_fail_before_any_folder_is_written(panel_csv, tmp_path):

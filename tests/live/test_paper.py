@@ -1,0 +1,313 @@
+"""The paper trail: a journal that cannot be back-dated or edited silently, credited through the backtest's engine
+with what its weights earned from the next open, and reconciled with the backtest."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal as signals
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from test_universe import planted_panel
+
+import lstmtrade
+from lstmtrade.backtesting.costs import run_costs
+from lstmtrade.backtesting.portfolio import backtest_portfolio
+from lstmtrade.backtesting.rules import TopK
+from lstmtrade.cli.main import cli
+from lstmtrade.config import Config
+from lstmtrade.data.panel import load_universe
+from lstmtrade.features import warmup
+from lstmtrade.forecast.walkforward import walk_forward_predict
+from lstmtrade.live import journal
+from lstmtrade.live.journal import JournalError
+from lstmtrade.live.paper import paper
+
+SMALL = dict(features=("logret", "gap"), min_train=150, retrain_every=60, lookback=5, hidden=8, epochs=2,
+             batch_size=256, early_stopping=False, baselines=False, engine="loop", threads=1, jobs=1)
+NOW = dt.datetime(2030, 1, 2, 21, 30, tzinfo=dt.timezone.utc)
+DAYS = 6
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A model trained at T (fold 0's first test day) and a journal of DAYS signals on data cut day by day."""
+    config = Config(**SMALL)
+    panel = planted_panel()
+    full = load_universe(panel)
+    t = warmup(config.features) + config.min_train
+    days = full.calendar[t:t + DAYS + 2]
+    model = lstmtrade.train(prices=load_universe(panel, end=str(days[0].date())), config=config)
+    folder = tmp_path_factory.mktemp("paper")
+    for day in days[:DAYS]:
+        lstmtrade.signal(model, load_universe(panel, end=str(day.date())), strategy="TopK",
+                         params={"k": 3, "min_trade": 0.0}, journal=folder / "j", now=NOW)
+    panel.to_csv(folder / "panel.csv", index=False)
+    return {"config": config, "panel": panel, "full": full, "days": days, "model": model, "folder": folder,
+            "journal": folder / "j", "t": t, "csv": str(folder / "panel.csv")}
+
+
+def test_paper_returns_are_weights_times_next_open_returns(world):
+    result = paper(world["journal"], load_universe(world["panel"]), commission=0.0, slippage=0.0, cash=1e10,
+                   write=False)
+    panel = world["panel"].set_index(["Ticker", "Date"])["Open"]
+    dates = world["full"].calendar
+    done = result.credited
+    assert len(done) == DAYS
+    for entry, row in zip(result.entries, done.itertuples()):
+        day = pd.Timestamp(entry["date"])
+        after = dates[dates.get_loc(day) + 1], dates[dates.get_loc(day) + 2]
+        expected = sum(t["weight"] * (panel[(t["ticker"], after[1])] / panel[(t["ticker"], after[0])] - 1)
+                       for t in entry["tickers"] if t["weight"])
+        assert row.from_open == after[0] and row.to_open == after[1]
+        assert row.turnover > 0 and row.costs == pytest.approx(0.0, abs=1e-12)
+        assert row._2 == pytest.approx(expected, abs=1e-8)  # whole shares of 1e10: weights exact to 1e-9
+
+
+def test_an_entry_is_never_credited_before_the_next_open(world):
+    panel, days = world["panel"], world["days"]
+    first = world["journal"]
+    clean = paper(first, load_universe(panel), write=False).credited["return"].iloc[0]
+    before = panel.copy()  # every bar up to the first entry's close altered: its return cannot change
+    up_to = before["Date"] <= days[0]
+    before.loc[up_to, ["Open", "High", "Low", "Close"]] *= 1.02  # (small enough to pass screening)
+    before.loc[up_to, "Volume"] *= 3
+    assert paper(first, load_universe(before), write=False).credited["return"].iloc[0] == clean
+    later = panel.copy()  # the open it is credited to does change it: the check can fail
+    at = later["Date"] == days[2]
+    later.loc[at, ["Open", "High", "Low", "Close"]] *= 1.01
+    assert paper(first, load_universe(later), write=False).credited["return"].iloc[0] != clean
+    short = paper(first, load_universe(panel, end=str(days[1].date())), write=False)
+    assert (short.table["status"] == "pending").all() and short.credited.empty
+
+
+@pytest.mark.parametrize("edit", ["value", "nested", "prev", "sha", "remove", "swap", "half"])
+def test_editing_the_past_is_caught_naming_the_first_bad_entry(world, tmp_path, edit):
+    lines = (world["journal"] / "journal.jsonl").read_text().splitlines()
+    target = 2  # the third entry (or the link into it)
+    entry = json.loads(lines[target])
+    if edit == "value":
+        entry["equity"] += 1.0
+    elif edit == "nested":
+        entry["tickers"][0]["weight"] = 0.5
+    elif edit == "prev":
+        entry["prev_sha256"] = "1" * 64
+    elif edit == "sha":
+        entry["sha256"] = "2" * 64
+    lines[target] = json.dumps(entry, separators=(",", ":"))
+    if edit == "remove":
+        del lines[1]
+    elif edit == "swap":
+        lines[1], lines[2] = lines[2], lines[1]
+    folder = tmp_path / "j"
+    folder.mkdir()
+    text = "\n".join(lines if edit != "half" else lines[:3]) + "\n"
+    if edit == "half":
+        text += lines[3][: len(lines[3]) // 2]  # a half line, no end of line
+    (folder / "journal.jsonl").write_text(text)
+    with pytest.raises(JournalError) as info:
+        journal.verify(folder)
+    message = str(info.value)
+    assert "\n" not in message
+    assert {"value": "entry 3", "nested": "entry 3", "prev": "entry 3", "sha": "entry 3", "remove": "entry 2",
+            "swap": "entry 2", "half": "line 4 is incomplete"}[edit] in message
+    result = CliRunner().invoke(cli, ["paper", str(folder), "--data", "sample:MSFT"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_every_field_of_every_entry_is_covered_by_the_chain(world):
+    lines = (world["journal"] / "journal.jsonl").read_text().splitlines()
+    for k, line in enumerate(lines):
+        entry = json.loads(line)
+        for key in entry:
+            changed = dict(entry)
+            changed[key] = {"edited": True}
+            copy = list(lines)
+            copy[k] = json.dumps(changed, separators=(",", ":"))
+            with pytest.raises(JournalError, match=f"entry {k + 1} "):
+                _verify_lines(copy)
+
+
+def _verify_lines(lines):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "journal.jsonl").write_text("\n".join(lines) + "\n")
+        return journal.verify(folder)
+
+
+def test_same_or_earlier_dates_are_refused(world, tmp_path):
+    folder = tmp_path / "j"
+    journal.append(folder, {"date": "2020-01-02", "x": 1})
+    journal.append(folder, {"date": "2020-01-03", "x": 2})
+    for day, message in (("2020-01-03", "already has an entry for 2020-01-03"),
+                         ("2020-01-01", "has a later entry than 2020-01-01")):
+        with pytest.raises(JournalError, match=message):
+            journal.append(folder, {"date": day, "x": 3})
+    assert len(journal.verify(folder)) == 2
+    again = world["days"][DAYS - 1]  # through signal: the data's last date already journaled
+    with pytest.raises(JournalError, match="already has an entry"):
+        lstmtrade.signal(world["model"], load_universe(world["panel"], end=str(again.date())),
+                         journal=world["journal"])
+
+
+def test_a_process_killed_during_an_append_leaves_a_valid_journal(tmp_path):
+    folder = tmp_path / "j"
+    journal.append(folder, {"date": "2020-01-02", "x": 1})
+    before = (folder / "journal.jsonl").read_bytes()
+    ready = tmp_path / "ready"
+    child = textwrap.dedent(f"""
+        import time
+        from lstmtrade.live import journal
+
+        def slow(tmp, data):  # half the bytes on disk, then hang: the kill lands mid-append
+            with open(tmp, "wb") as handle:
+                handle.write(data[: len(data) // 2])
+                handle.flush()
+            open({str(ready)!r}, "w").close()
+            time.sleep(120)
+
+        journal.fill_file = slow
+        journal.append({str(folder)!r}, {{"date": "2020-01-03", "x": 2}})
+    """)
+    process = subprocess.Popen([sys.executable, "-c", child])
+    try:
+        deadline = time.time() + 60
+        while not ready.exists() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert ready.exists(), "the child never reached the write"
+        os.kill(process.pid, signals.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert (folder / "journal.jsonl").read_bytes() == before  # the old journal, whole
+    assert [e["date"] for e in journal.verify(folder)] == ["2020-01-02"]
+    assert list(folder.glob(".journal.jsonl.*.tmp"))  # the half-written file is beside it, not in it
+    journal.append(folder, {"date": "2020-01-03", "x": 2})  # and it goes on
+    assert [e["date"] for e in journal.verify(folder)] == ["2020-01-02", "2020-01-03"]
+    assert not list(folder.glob(".journal.jsonl.*.tmp"))  # the dead writer's file is cleared under the lock
+
+
+def test_journal_reconciled_with_the_backtest_gives_its_returns(world):
+    """The backtest's fold 0 over the journal's days, same model (no retrain), same rule and costs."""
+    config, days = world["config"], world["days"]
+    data = load_universe(world["panel"], end=str(days[DAYS].date()))
+    preds = walk_forward_predict(data, config).wide()
+    assert preds.index[0] == days[0]
+    run = backtest_portfolio(data.prices, preds, TopK, k=3, min_trade=0.0, **run_costs(config))
+    result = paper(world["journal"], data, write=False)
+    decided = run.decisions.loc[days[:DAYS]]
+    for entry in result.entries:
+        weights = pd.Series({t["ticker"]: t["weight"] for t in entry["tickers"]})
+        row = decided.loc[pd.Timestamp(entry["date"])]
+        assert (weights.reindex(row.index) == row).all()  # the journal's decisions are the backtest's
+    common = result.engine.equity.index
+    assert (result.engine.equity == run.equity.reindex(common)).all()  # the same money, to the cent and beyond
+    assert (result.engine.returns.iloc[1:] == run.returns.reindex(common).iloc[1:]).all()
+    done = result.credited
+    opens = run.open_equity
+    expected = [opens[b] / opens[a] - 1 for a, b in zip(done["from_open"], done["to_open"])]
+    assert done["return"].tolist() == expected
+
+
+def test_band_alarms_and_json(world, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    dates = pd.bdate_range("2019-01-01", periods=300)
+    pd.DataFrame({"date": dates, "strategy": 0.01, "benchmark": 0.0}).to_csv(run / "returns.csv", index=False)
+    (run / "metrics.json").write_text(json.dumps({"forecast": {"rank_ic": 0.05, "rank_ic_tstat": 2.5}}))
+    skipping = tmp_path / "skip"
+    for day in [d for k, d in enumerate(world["days"][:4]) if k != 1]:  # one data date left out
+        lstmtrade.signal(world["model"], load_universe(world["panel"], end=str(day.date())), journal=skipping)
+    result = CliRunner().invoke(cli, ["paper", str(skipping), "--data", "sample:SP500"])
+    assert result.exit_code == 2 and "none of the journal's tickers" in result.stderr
+    result = CliRunner().invoke(cli, ["paper", str(skipping), "--json", "--backtest", str(run), "--reps", "50",
+                                      "--data", world["csv"]])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    kinds = {a["kind"] for a in payload["alarms"]}
+    assert {"outside_band", "missing_days"} <= kinds  # +1 % a day every day: the record is below that band
+    assert payload["band"]["p05"] == pytest.approx(1.01 ** payload["band"]["days"] - 1)
+    assert payload["skill"]["backtest"]["mean"] == 0.05 and payload["credited"] == 3
+    assert (skipping / "paper.csv").exists() and (skipping / "paper.html").exists()
+    frame = pd.read_csv(skipping / "paper.csv")
+    assert list(frame.columns)[:6] == ["date", "return", "benchmark", "turnover", "costs", "rank_ic"]
+
+
+def test_model_age_and_inputs_alarms():
+    from types import SimpleNamespace
+
+    from lstmtrade.live.reconcile import alarms
+
+    calendar = pd.bdate_range("2020-01-01", periods=40)
+    entries = [{"date": str(d.date()), "inputs": {"outside": 30, "values": 100}} for d in calendar[30:35]]
+    result = SimpleNamespace(entries=entries, band=None, credited=pd.DataFrame())
+    loaded = SimpleNamespace(train_end=calendar[10], config=Config(retrain_every=20),
+                             metadata={"inputs": {"usual_outside": 0.05}})
+    found = {a["kind"]: a["message"] for a in alarms(result, loaded, SimpleNamespace(calendar=calendar))}
+    assert set(found) == {"model_age", "inputs_unlike_training"}
+    assert "24 bars past its training end" in found["model_age"]
+    assert "30.0%" in found["inputs_unlike_training"] and "5.0%" in found["inputs_unlike_training"]
+    calm = SimpleNamespace(train_end=calendar[30], config=Config(retrain_every=20),
+                           metadata={"inputs": {"usual_outside": 0.2}})
+    assert alarms(result, calm, SimpleNamespace(calendar=calendar)) == []
+
+
+def test_empty_and_pending_only_journals_say_so(world, tmp_path):
+    empty = CliRunner().invoke(cli, ["paper", str(tmp_path / "none")])
+    assert empty.exit_code == 0 and "the journal is empty" in empty.stdout
+    pending = tmp_path / "pending"
+    last = world["full"].calendar[-1]
+    lstmtrade.signal(world["model"], world["full"], journal=pending)
+    result = CliRunner().invoke(cli, ["paper", str(pending), "--runs", str(tmp_path), "--data", world["csv"]])
+    assert result.exit_code == 0, result.output
+    assert "0 credited, 1 pending" in result.stdout and "nothing credited yet" in result.stdout
+    assert pd.read_csv(pending / "paper.csv")["status"].tolist() == ["pending"]
+    assert str(last.date()) in result.stdout
+
+
+def test_one_ticker_journal_and_paper(tmp_path):
+    config = Config(min_train=300, retrain_every=100, epochs=1, lookback=10, hidden=8, batch_size=64,
+                    early_stopping=False, baselines=False, engine="loop", threads=1)
+    msft = lstmtrade.load_prices("sample:MSFT", end="2004-12-31")
+    model = lstmtrade.train(prices=msft.slice(end="2004-12-15"), config=config)
+    folder = tmp_path / "one"
+    for day in msft.frame.index[msft.frame.index >= "2004-12-15"][:5]:
+        lstmtrade.signal(model, msft.slice(end=str(day.date())), params={"min_trade": 0.0}, journal=folder)
+    result = paper(folder, msft, commission=0.0, cash=1e10, write=False)
+    assert result.skill_name == "hit" and len(result.credited) == 5
+    opens = msft.frame["open"]
+    for entry, row in zip(result.entries, result.credited.itertuples()):
+        weight = entry["tickers"][0]["weight"]
+        assert row._2 == pytest.approx(weight * (opens[row.to_open] / opens[row.from_open] - 1), abs=1e-8)
+        assert np.isnan(row.hit) or row.hit in (0.0, 1.0)
+
+
+def test_the_journal_hands_its_holdings_to_the_next_signal(world):
+    """Without --holdings, each signal starts from the last entry's holdings (after its orders) and weights."""
+    entries = journal.verify(world["journal"])
+    full = world["full"]
+    for before, after in zip(entries, entries[1:]):
+        day = pd.Timestamp(after["date"])
+        held = before["holdings_after"]
+        value = sum(n * full.prices[t].frame["close"][day] for t, n in held["shares"].items())
+        assert after["equity"] == pytest.approx(value + held["cash"], rel=1e-12)
+        for order in after["orders"]:  # a name held and kept is resized, not bought again from nothing
+            if order["ticker"] in held["shares"] and order["side"] == "buy":
+                assert order["shares"] < held["shares"][order["ticker"]]
+    assert entries[0]["equity"] == 100_000.0 and entries[0]["prev_sha256"] == journal.GENESIS
