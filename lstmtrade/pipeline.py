@@ -69,13 +69,11 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
 
     ``settings`` are :class:`~lstmtrade.config.Config` fields (``lookback=30, epochs=10, ...``) applied on
     top of ``config``; ``strategy`` is a class or anything ``--strategy`` accepts. ``resume`` continues an
-    unfinished run folder with its own saved config (finished folds come from the fold cache).
+    unfinished run folder with its own saved config (finished folds come from the fold cache) and
+    ``settings`` on top: ``tracking="mlflow"`` (or ``"none"``) is the one that makes sense there.
     """
-    if resume is not None:
-        asked = settings.get("tracking", config.tracking if config is not None else None)
+    if resume is not None:  # ``settings`` still apply on top of the saved config (--resume F --mlflow)
         config, strategy, out = _resume_settings(Path(resume))
-        if asked == "mlflow":  # --mlflow given with --resume: log the resumed run too
-            config = config.replace(tracking="mlflow")
     started = time.perf_counter()
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
     if config.tracking == "mlflow" and (write or resume is not None):

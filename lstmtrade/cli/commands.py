@@ -45,7 +45,9 @@ def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume,
     else:
         from ..pipeline import run
 
-        result = run(config, out=out, progress=console, resume=resume)
+        # --mlflow / --no-mlflow apply to a resumed run too; its other settings are the saved ones
+        tracking = {"tracking": options["tracking"]} if resume and options.get("tracking") else {}
+        result = run(config, out=out, progress=console, resume=resume, **tracking)
     console.summary(result)
 
 

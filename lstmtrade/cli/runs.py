@@ -132,7 +132,7 @@ def _figure_rows(found: list[Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in labels.items() if any(r.figures.get(k) is not None for r in found)]
 
 
-@runs.command("show")
+@runs.command("show", short_help="One run's summary table.")
 @click.argument("run")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's record as JSON, figures at full precision.")
@@ -161,7 +161,7 @@ def show(ctx: click.Context, run: str, out: str | None, as_json: bool) -> None:
         click.echo(line)
 
 
-@runs.command("compare")
+@runs.command("compare", short_help="The settings that differ, then the figures side by side.")
 @click.argument("names", nargs=-1, required=True, metavar="A B [C ...]")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the settings that differ and each run's record.")
@@ -196,7 +196,7 @@ def compare(ctx: click.Context, names: tuple[str, ...], out: str | None, as_json
             click.echo(f"\n{r.name}: {r.verdict}")
 
 
-@runs.command("index")
+@runs.command("index", short_help="Rewrite index.html from the run folders.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.pass_context
 def index(ctx: click.Context, out: str | None) -> None:
@@ -207,7 +207,7 @@ def index(ctx: click.Context, out: str | None) -> None:
     click.echo(str(write_index(_root(ctx, out))))
 
 
-@runs.command("log")
+@runs.command("log", short_help="Log finished runs or sweeps to MLflow.")
 @click.argument("names", nargs=-1, required=True, metavar="RUN [RUN ...]")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.pass_context

@@ -204,7 +204,9 @@ def _read_backtest(folder: Path, run: RunSummary) -> None:
     run.data = data.get("name") or run.data
     run.when = run.when or (m.get("run") or {}).get("created")
     resolved = backtest.get("params") if isinstance(backtest.get("params"), dict) else None
-    run.settings = flat_settings(config or m.get("config") or {}, params=resolved)
+    # every setting, those left unset (None) too: config.toml comments them out, metrics.json keeps them
+    saved = m.get("config") if isinstance(m.get("config"), dict) else {}
+    run.settings = flat_settings({**saved, **config}, params=resolved)
     if data.get("source"):
         run.settings["data"] = data["source"]  # sample:MSFT, not "none", for the bundled default
     run.verdict = m.get("verdict")

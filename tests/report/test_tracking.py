@@ -71,6 +71,20 @@ def test_a_sweep_is_a_parent_run_with_its_trials_nested(store, past_runs):
     assert "sweep.html" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
+def test_a_store_failing_after_the_run_says_the_folder_is_complete(store, past_runs, monkeypatch):
+    import mlflow
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("the tracking server went away\nsecond line")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_batch", refuse)
+    with pytest.raises(ConfigError) as info:
+        lstmtrade.log_to_mlflow(past_runs["second"])
+    message = str(info.value)
+    assert "ConnectionError: the tracking server went away" in message and "second line" not in message
+    assert f"log it later with  lstmtrade runs log {past_runs['second']}" in message
+
+
 def test_an_unfinished_run_is_not_logged(store, past_runs):
     result = CliRunner().invoke(cli, ["runs", "log", str(past_runs["interrupted"])])
     assert result.exit_code == 2 and "is unfinished" in result.output and "Traceback" not in result.output
@@ -92,6 +106,17 @@ def test_mlflow_missing_is_one_line_before_any_folder(past_runs, tmp_path, monke
                                       str(tmp_path / "s"), "--end", "2003-12-31"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "lstmtrade[mlflow]" in result.output
     assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+def test_mlflow_given_with_resume_applies_to_the_resumed_run(past_runs, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / past_runs["interrupted"].name
+    shutil.copytree(past_runs["interrupted"], folder)
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    result = CliRunner().invoke(cli, ["backtest", "--resume", str(folder), "--mlflow"])
+    assert result.exit_code == 2 and "lstmtrade[mlflow]" in result.output  # checked before any training
+    assert sorted(p.name for p in folder.iterdir()) == ["config.toml"]  # nothing written, nothing lost
 
 
 def test_a_store_mlflow_cannot_use_stops_the_run_before_training(past_runs, tmp_path, monkeypatch):
