@@ -46,13 +46,15 @@ document.querySelectorAll('#runs thead th').forEach(function (th, col) {
 
 # Text columns (when .. strategy, verdict) left-aligned, figures right-aligned as on every other page; figures
 # kept on one line, the run's pages, its status and its verdict wrapped.
-EXTRA_STYLE = ("<style>#runs table { font-size: 13px; } #runs td, #runs th { vertical-align: top; padding: 4px 8px; } #runs tr > :nth-child(-n+6), "
-               "#runs tr > :nth-child(12) { text-align: left; } #runs td, #runs tbody th, #runs .name "
-               "{ white-space: nowrap; } #runs td:nth-child(2), #runs td:nth-child(4), #runs td:nth-child(12) "
-               "{ white-space: normal; } #runs td:nth-child(2) { min-width: 16em; } #runs td:nth-child(12) "
-               "{ min-width: 14em; } #runs svg { max-width: none; } "
-               "#runs code { font-size: 12px; } #runs small { color: #555; } .fail { color: #b03030; } "
-               ".pending { color: #a06000; }</style>")
+EXTRA_STYLE = """<style>
+#runs table { font-size: 13px; } #runs td, #runs th { vertical-align: top; padding: 4px 8px; }
+#runs tr > :nth-child(-n+6), #runs tr > :nth-child(12) { text-align: left; }
+#runs td, #runs tbody th, #runs .name { white-space: nowrap; }
+#runs td:nth-child(2), #runs td:nth-child(4), #runs td:nth-child(12) { white-space: normal; }
+#runs td:nth-child(2) { min-width: 16em; } #runs td:nth-child(12) { min-width: 14em; }
+#runs svg { max-width: none; } #runs code { font-size: 12px; } #runs small { color: #555; }
+.fail { color: #b03030; } .pending { color: #a06000; }
+</style>"""
 
 
 def write_index(root: str | Path) -> Path:
@@ -93,25 +95,32 @@ def _row(run: RunSummary) -> dict[str, str]:
     title = f'<a href="{href}/{quote(main)}">{name}</a>' if main else f'<a href="{href}/">{name}</a>'
     pages = " &middot; ".join(f'<a href="{href}/{quote(p)}">{html.escape(label.replace(".html", ""))}</a>'
                               for label, p in run.pages.items())
-    skill = ("n/a" if run.status != "finished" else
-             f'<span data-sort="{f["rank_ic"]}">Rank IC {num(f["rank_ic"], 3)}</span>' if run.universe else
-             f'<span data-sort="{f.get("hit_rate")}">hit {pct(f.get("hit_rate"))}</span>'
-             if f.get("hit_rate") is not None else "n/a")
     return {
         "when": (run.when or "").replace("T", " ")[:16],
-        "run": f'<span data-sort="{name}" class="name">{title}</span>' + (f"<br><small>{pages}</small>" if pages else ""),
+        "run": f'<span data-sort="{name}" class="name">{title}</span>'
+               + (f"<br><small>{pages}</small>" if pages else ""),
         "kind": html.escape(run.kind or "?"),
         "status": _status(run),
         "data": html.escape(run.data or "n/a"),
         "strategy": html.escape(run.strategy or "n/a"),
         "Sharpe": num(f.get("sharpe")),
         "benchmark Sharpe": num(f.get("benchmark_sharpe")),
-        "hit rate / Rank IC": skill,
+        "hit rate / Rank IC": _skill(run),
         "DSR": num(f.get("dsr")),
         "PBO": num(f.get("pbo")),
         "verdict": _verdict(run),
         "equity": _sparkline(*equity_curves(run)),
     }
+
+
+def _skill(run: RunSummary) -> str:
+    """A universe's mean Rank IC, else the hit rate (sorted by the number, not the label)."""
+    f = run.figures
+    if run.universe:
+        return f'<span data-sort="{f["rank_ic"]}">Rank IC {num(f["rank_ic"], 3)}</span>'
+    if f.get("hit_rate") is not None:
+        return f'<span data-sort="{f["hit_rate"]}">hit {pct(f["hit_rate"])}</span>'
+    return "n/a"
 
 
 def _status(run: RunSummary) -> str:

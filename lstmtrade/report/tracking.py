@@ -51,7 +51,9 @@ class Tracked:
         """How to look at it: the run's address on a tracking server, else the command that starts the UI."""
         if self.uri.startswith(("http://", "https://")):
             return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
-        return f"mlflow ui --backend-store-uri {self.uri}"
+        if "://" not in self.uri or self.uri.split("://")[0] in ("file", "sqlite", "postgresql", "mysql"):
+            return f"mlflow ui --backend-store-uri {self.uri}"
+        return f"the MLflow UI of {self.uri}, run {self.run_id}"
 
 
 def require_mlflow() -> Any:
