@@ -13,7 +13,7 @@ import click
 from ..formatting import num, pct, pvalue
 
 OUT_HELP = "Folder holding the run folders (what --out was for the runs). [default: reports]"
-P_VALUES = {"dm_pvalue", "rank_ic_pvalue", "spa_pvalue_vs_zero", "spa_pvalue_vs_benchmark"}
+P_VALUES = {"dm_pvalue", "rank_ic_pvalue", "spa_pvalue_vs_zero", "spa_pvalue_vs_benchmark", "vs_benchmark_pvalue"}
 THREE = {"ic", "rank_ic", "mse_ratio"}
 
 
@@ -29,7 +29,7 @@ def figure_text(key: str, value: Any) -> str:
         return pct(value)
     if key in P_VALUES:
         return pvalue(value)
-    if key == "breakeven_bps":
+    if key.startswith("break_even"):
         return num(value, 1)
     return num(value, 3 if key in THREE else 2)
 

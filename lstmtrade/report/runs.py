@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..evaluate.verdict import ALPHA
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,8 +40,10 @@ RUN_FIGURES = {
     "benchmark_total_return": "benchmark total return", "cagr": "CAGR", "max_drawdown": "max drawdown",
     "volatility": "volatility", "trades": "trades", "exposure": "average exposure", "hit_rate": "hit rate",
     "up_share": "up-day share", "ic": "IC", "rank_ic": "mean Rank IC", "rank_ic_pvalue": "Rank IC p-value",
-    "mse_ratio": "MSE / zero-forecast MSE", "dm_pvalue": "Diebold-Mariano p", "psr": "PSR", "dsr": "DSR",
-    "trials": "trials counted", "breakeven_bps": "break-even commission (bps)", "days": "out-of-sample bars",
+    "mse_ratio": "MSE / zero-forecast MSE", "dm_pvalue": "Diebold-Mariano p",
+    "vs_benchmark_pvalue": "p, Sharpe above benchmark's", "psr": "PSR", "dsr": "DSR", "trials": "trials counted",
+    "break_even_bps": "break-even extra cost (bps)",
+    "break_even_vs_benchmark_bps": "break-even extra cost vs benchmark (bps)", "days": "out-of-sample bars",
     "folds": "folds", "start": "first out-of-sample bar", "end": "last out-of-sample bar",
 }
 # A sweep's: its best trial's figures, then the statistics of selection.
@@ -231,31 +234,38 @@ def _last_written(folder: Path) -> str:
 def run_figures(m: dict) -> dict[str, Any]:
     """The figures of one finished run, exactly as its metrics.json holds them (None where it has none)."""
     s, b, f = m.get("strategy") or {}, m.get("benchmark") or {}, m.get("forecast") or {}
-    sig, bt = m.get("significance") or {}, m.get("backtest") or {}
+    sig, bt, costs = m.get("significance") or {}, m.get("backtest") or {}, m.get("costs") or {}
     return {"sharpe": s.get("sharpe"), "benchmark_sharpe": b.get("sharpe"), "total_return": s.get("total_return"),
             "benchmark_total_return": b.get("total_return"), "cagr": s.get("cagr"),
             "max_drawdown": s.get("max_drawdown"), "volatility": s.get("volatility"), "trades": s.get("trades"),
             "exposure": s.get("exposure"), "hit_rate": f.get("hit_rate"), "up_share": f.get("up_share"),
             "ic": f.get("ic"), "rank_ic": f.get("rank_ic"), "rank_ic_pvalue": f.get("rank_ic_pvalue"),
-            "mse_ratio": f.get("mse_ratio"), "dm_pvalue": f.get("dm_pvalue"), "psr": sig.get("psr"),
-            "dsr": sig.get("dsr"), "trials": sig.get("trials"), "breakeven_bps": sig.get("breakeven_bps"),
+            "mse_ratio": f.get("mse_ratio"), "dm_pvalue": f.get("dm_pvalue"),
+            "vs_benchmark_pvalue": (sig.get("vs_benchmark") or {}).get("pvalue"), "psr": sig.get("psr"),
+            "dsr": sig.get("dsr"), "trials": sig.get("trials"), "break_even_bps": costs.get("break_even_bps"),
+            "break_even_vs_benchmark_bps": costs.get("break_even_vs_benchmark_bps"),
             "days": bt.get("days"), "folds": bt.get("folds"), "start": bt.get("start"), "end": bt.get("end")}
 
 
 def run_headline(m: dict) -> str | None:
-    """A run's verdict in a few words: ``no skill; did not beat B&H``, ``skill; beat B&H (not significant)``."""
+    """A run's verdict in a few words: ``no skill; did not beat B&H``, ``skill; beat B&H, not significantly``.
+
+    As the verdict says it: "significantly" only when the test of the Sharpe-ratio difference rejects at the
+    verdict's level (``significance.vs_benchmark``); a run from before that test says "beat B&H" alone."""
     verdict = m.get("verdict")
     if not isinstance(verdict, str):
         return None
     skill = "no skill" if verdict.startswith("No evidence") else "skill" if verdict.startswith("Evidence") else None
     sharpe, bench = (m.get("strategy") or {}).get("sharpe"), (m.get("benchmark") or {}).get("sharpe")
-    dsr = (m.get("significance") or {}).get("dsr")
+    test = (m.get("significance") or {}).get("vs_benchmark")
     if sharpe is None or bench is None:
         trade = "no Sharpe comparison"
-    elif sharpe > bench:
-        trade = "beat B&H (" + ("significant" if dsr is not None and dsr > 0.95 else "not significant") + ")"
-    else:
+    elif sharpe <= bench:
         trade = "did not beat B&H"
+    elif not isinstance(test, dict) or test.get("pvalue") is None:
+        trade = "beat B&H"
+    else:
+        trade = "beat B&H, " + ("significantly" if test["pvalue"] < ALPHA else "not significantly")
     return f"{skill}; {trade}" if skill else trade
 
 

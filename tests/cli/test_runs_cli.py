@@ -52,7 +52,7 @@ def test_show_names_a_run_by_folder_name_or_path(past_runs):
     assert by_name.exit_code == 0 and by_name.output == by_path.output
     m = json.loads((past_runs["first"] / "metrics.json").read_text())
     assert re.search(r"^kind +backtest$", by_name.output, re.M) and m["verdict"] in by_name.output
-    assert "tearsheet.html" in by_name.output and "break-even commission" in by_name.output
+    assert "tearsheet.html" in by_name.output and "p, Sharpe above benchmark's" in by_name.output
     missing = _invoke("runs", "show", "no-such-run", "--out", past_runs["out"])
     assert missing.exit_code == 2 and missing.output.startswith("error: no run no-such-run")
 

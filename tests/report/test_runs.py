@@ -111,3 +111,18 @@ def test_index_links_resolve_and_every_folder_has_a_row(past_runs):
     assert "damaged" in text and "not a run" in text
     assert text.count("<svg") >= 4 and "<script>" in text  # sparklines of the finished runs; sorting
     assert not list(Path(out).glob(".index.html.*"))  # written atomically: no temporary file left
+
+
+def test_the_headline_claims_significance_only_as_the_verdict_does():
+    """"significantly" only when the Sharpe-difference test rejects; DSR (a test against zero) never decides it."""
+    from lstmtrade.report.runs import run_headline
+
+    def metrics(sharpe, bench, test, dsr=0.99, verdict="No evidence of forecasting skill (...)"):
+        return {"verdict": verdict, "strategy": {"sharpe": sharpe}, "benchmark": {"sharpe": bench},
+                "significance": {"dsr": dsr, **({"vs_benchmark": test} if test is not None else {})}}
+
+    assert run_headline(metrics(1.0, 0.5, {"pvalue": 0.01})) == "no skill; beat B&H, significantly"
+    assert run_headline(metrics(1.0, 0.5, {"pvalue": 0.30})) == "no skill; beat B&H, not significantly"
+    assert run_headline(metrics(1.0, 0.5, None)) == "no skill; beat B&H"  # a run from before the test
+    assert run_headline(metrics(0.4, 0.5, {"pvalue": 0.01}, verdict="Evidence of ...")) == "skill; did not beat B&H"
+    assert run_headline({"strategy": {"sharpe": 1.0}}) is None  # no verdict: nothing to shorten
