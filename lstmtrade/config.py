@@ -31,6 +31,7 @@ ENGINES = ("auto", "native", "loop", "fused")
 # The per-trade cost rates `lstmtrade paper` lets a user override (every engine takes all of a run's costs through
 # lstmtrade.backtesting.costs.run_costs, so borrow, spread, impact and caps reach them too).
 COST_FIELDS = ("commission", "slippage")
+TRACKING = ("none", "mlflow")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Config:
     baselines: bool = True  # also run the cheap baseline forecasters
     cache: bool = True  # reuse folds trained before with the same rows and settings
     save_models: bool = False  # also save each fold's trained LSTM in the run folder
+    tracking: str = "none"  # none | mlflow: also log each finished run to an experiment tracker
 
     def __post_init__(self) -> None:
         _check(self)
@@ -173,6 +175,10 @@ FIELD_HELP: dict[str, str] = {
     "baselines": "Also run the baseline forecasters (zero, persistence, linear) for comparison.",
     "cache": "Reuse folds trained before with the same rows and settings (stored under OUT/.cache).",
     "save_models": "Also save each fold's trained LSTM as RUN/folds/fold-NNN.pt (the format `train` writes).",
+    "tracking": "Also log each finished run to MLflow (tracking = \"mlflow\" in a config file; needs "
+                "pip install \"lstmtrade[mlflow]\"): settings as params, figures as metrics, pages as artifacts, "
+                "in an experiment named after the data, at the tracking URI MLflow resolves (MLFLOW_TRACKING_URI, "
+                "else its default); a sweep's trials become nested runs.",
 }
 
 
@@ -216,7 +222,8 @@ def _check(c: Config) -> None:
         _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", c.capacity)
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
-    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES)):
+    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES),
+                           ("tracking", TRACKING)):
         value = getattr(c, name)
         if value not in allowed:
             _fail(name, f"must be one of {', '.join(allowed)}", value)

@@ -38,7 +38,9 @@ from .forecast.cache import FoldCache
 from .forecast.engines import resolve_auto_device, resolve_device, resolve_engine
 from .forecast.predictions import Predictions
 from .forecast.walkforward import walk_forward_predict
+from .report.index import write_index
 from .report.run import write_run_files
+from .report.tracking import check_store, log_to_mlflow
 from .splits import WalkForward
 
 
@@ -56,6 +58,7 @@ class RunResult:
     baselines: dict = field(default_factory=dict)  # name -> (Predictions, BacktestResult)
     per_fold: pd.DataFrame = field(default_factory=pd.DataFrame)  # forecast skill per fold
     members: list = field(default_factory=list)  # seed ensemble: each member traded alone (BacktestResult)
+    tracked: Any = None  # where MLflow logged it (lstmtrade.report.tracking.Tracked), with tracking = "mlflow"
 
     @property
     def tearsheet(self) -> Path | None:
@@ -69,12 +72,15 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
 
     ``settings`` are :class:`~lstmtrade.config.Config` fields (``lookback=30, epochs=10, ...``) applied on
     top of ``config``; ``strategy`` is a class or anything ``--strategy`` accepts. ``resume`` continues an
-    unfinished run folder with its own saved config (finished folds come from the fold cache).
+    unfinished run folder with its own saved config (finished folds come from the fold cache) and
+    ``settings`` on top: ``tracking="mlflow"`` (or ``"none"``) is the one that makes sense there.
     """
-    if resume is not None:
+    if resume is not None:  # ``settings`` still apply on top of the saved config (--resume F --mlflow)
         config, strategy, out = _resume_settings(Path(resume))
     started = time.perf_counter()
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
+    if config.tracking == "mlflow" and (write or resume is not None):
+        check_store()  # MLflow missing, or a store it cannot use: said now, not after the training
     config, device_why = resolve_auto_device(config, len(prices.tickers) if is_universe_data(prices) else 1)
     preflight(prices, config)
     if write or resume is not None:
@@ -141,6 +147,8 @@ def rebacktest(predictions: str | Path | Predictions, config: Config | None = No
         saved.pop("strategy", None)
         config = make_config(**saved)
     config, cls, params, prices, timings = _prepare(config, settings, strategy, prices)
+    if config.tracking == "mlflow" and write:
+        check_store()
     timings.update(forecast=0.0, forecast_train=0.0, forecast_other=0.0)
     folder = (_new_run(out, f"{prices.name}-{config.model}-rebacktest", config, strategy, params, cls)
               if write else None)
@@ -286,5 +294,9 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     metrics["timings"] = {k: round(v, 3) for k, v in timings.items()}
     if folder is not None:
         write_json(folder / "metrics.json", metrics)  # last: its presence marks a complete run
+        write_index(folder.parent)
+        if config.tracking == "mlflow":
+            emit({"event": "stage", "name": "MLflow"})
+            result.tracked = log_to_mlflow(folder)
     emit({"event": "done", "result": result})
     return result

@@ -45,12 +45,14 @@ def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume,
     else:
         from ..pipeline import run
 
-        result = run(config, out=out, progress=console, resume=resume)
+        # --mlflow / --no-mlflow apply to a resumed run too; its other settings are the saved ones
+        tracking = {"tracking": options["tracking"]} if resume and options.get("tracking") else {}
+        result = run(config, out=out, progress=console, resume=resume, **tracking)
     console.summary(result)
 
 
 @click.command()
-@config_options()
+@config_options(skip=("tracking",))
 @common_options
 def audit(config_file, param_pairs, out, quiet, verbose, **options) -> None:
     """Prove the absence of look-ahead for your data, config and strategy.
@@ -171,13 +173,15 @@ def sweep(config_file, param_pairs, out, quiet, verbose, grid_pairs, resume, **o
     console = SweepConsole(quiet=quiet, verbose=verbose)
     if resume:
         allowed = {"jobs", "backend", "address", "reports"}
-        extra = [k for k in given if k not in allowed] + [k for k, v in options.items() if v is not None]
+        extra = [k for k in given if k not in allowed] + [k for k, v in options.items()
+                                                          if v is not None and k != "tracking"]
         if extra or grid_pairs or param_pairs or config_file:
             raise click.UsageError("--resume takes the sweep's settings from its plan.json; only --jobs, "
-                                   "--backend, --address and --reports may be given with it")
+                                   "--backend, --address, --reports and --mlflow may be given with it")
         runs = {**_SWEEP_DEFAULTS, "reports": None, **given}
+        tracking = {"tracking": options["tracking"]} if options.get("tracking") else {}
         result = run_sweep(resume=resume, progress=console, reports=runs["reports"], jobs=runs["jobs"],
-                           backend=runs["backend"], address=runs["address"])
+                           backend=runs["backend"], address=runs["address"], **tracking)
     else:
         table = read_sweep_table(config_file) if config_file else {}
         runs = {**_SWEEP_DEFAULTS, **{k: v for k, v in table.items() if k != "grid"}, **given}

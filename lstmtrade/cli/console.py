@@ -36,6 +36,15 @@ def hit_vs_up(stats: dict) -> str:
     return f"hit rate {pct(stats.get('hit_rate'))} vs {pct(stats.get('up_share'))} up days"
 
 
+def tracked_lines(tracked: Any) -> list[str]:
+    """Where MLflow logged a run (nothing when it was not logged)."""
+    if tracked is None:
+        return []
+    trials = f", its {tracked.nested} trials nested" if tracked.nested else ""
+    return [f"MLflow: run {tracked.run_id} in experiment {tracked.experiment!r}{trials}, store {tracked.uri}",
+            f"        see it: {tracked.where}"]
+
+
 class Terminal:
     """Lines on stderr, and one progress line redrawn in place when stderr is a terminal."""
 
@@ -292,6 +301,9 @@ class Console(Terminal):
             out.append(f"tearsheet: {path}")
             out.append(f"comparison: {result.folder / 'comparison.html'}")
             out.append(f"run folder: {result.folder}")
+            out.append(f"every run: {result.folder.parent / 'index.html'} "
+                       f"(or lstmtrade runs --out {result.folder.parent})")
         if m.get("verdict"):
             out.append(f"verdict: {m['verdict']}")
+        out += tracked_lines(getattr(result, "tracked", None))
         click.echo("\n".join(out))

@@ -7,6 +7,7 @@ of a log file holding the traceback); 130 interrupted.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import tempfile
 import traceback
@@ -19,6 +20,7 @@ from .. import __version__
 from ..errors import Interrupted, LstmtradeError
 from .commands import COMMANDS
 from .paper import COMMANDS as PAPER_COMMANDS
+from .runs import COMMANDS as RUNS_COMMANDS
 from .signal import COMMANDS as SIGNAL_COMMANDS
 
 
@@ -37,6 +39,9 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `lstmtrade runs | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            ctx.exit(0)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - a bug: one line, traceback to a file
@@ -65,7 +70,7 @@ def cli() -> None:
     """
 
 
-for command in COMMANDS + SIGNAL_COMMANDS + PAPER_COMMANDS:
+for command in COMMANDS + SIGNAL_COMMANDS + PAPER_COMMANDS + RUNS_COMMANDS:
     cli.add_command(command)
 
 

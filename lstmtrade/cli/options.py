@@ -24,6 +24,10 @@ _SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train
           "capacity": "none"}
 
 
+# Config fields given on the command line as a flag (--FLAG sets the first value, --no-FLAG the second).
+FLAGS = {"tracking": ("mlflow", "mlflow", "none")}
+
+
 def _shown(value: Any, name: str = "") -> str:
     if name in _SHOWN:
         return _SHOWN[name]
@@ -45,7 +49,12 @@ def config_options(skip: tuple[str, ...] = ()) -> Callable:
             flag = name.replace("_", "-")
             default = getattr(_DEFAULTS, name)
             help_text = f"{FIELD_HELP[name]} [default: {_shown(default, name)}]"
-            if isinstance(default, bool):
+            if name in FLAGS:  # a choice of two read as a flag: --mlflow / --no-mlflow
+                flag, on, off = FLAGS[name]
+                func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text,
+                                    callback=lambda ctx, param, value, on=on, off=off:
+                                    None if value is None else (on if value else off))(func)
+            elif isinstance(default, bool):
                 func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(func)
             else:
                 kind = _OPTION_TYPES.get(name, type(default) if not isinstance(default, tuple) else str)

@@ -57,7 +57,7 @@ def _echo_err(text: str, quiet: bool) -> None:
 
 
 @click.command("train")
-@config_options()
+@config_options(skip=("tracking",))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML file whose keys are these options' names; the command line wins.")
 @click.option("--param", "param_pairs", multiple=True, metavar="NAME=VALUE",

@@ -7,7 +7,7 @@ import click
 
 from ..evaluate.selection import SKILL_DSR
 from ..formatting import label, num, pct
-from .console import Terminal
+from .console import Terminal, tracked_lines
 
 
 def _params(params: dict) -> str:
@@ -100,5 +100,8 @@ class SweepConsole(Terminal):
                    + f"; Model Confidence Set ({1 - s['mcs_size']:.0%}): {len(s['mcs'])} of {s['n_trials']} trials")
         out.append(f"sweep page: {result.page}")
         out.append(f"trials: {result.folder / 'trials.csv'}; summary: {result.folder / 'sweep.json'}")
+        out.append(f"every run: {result.folder.parent / 'index.html'} "
+                       f"(or lstmtrade runs --out {result.folder.parent})")
         out.append(f"verdict: {s['verdict']}")
+        out += tracked_lines(result.tracked)
         click.echo("\n".join(out))

@@ -35,7 +35,8 @@ from ..files import atomic_write, ensure_folder
 # seed, so member m of a run with --seed S is the entry of a one-seed run with --seed S + m.
 NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission",
                 "slippage", "cash", "borrow", "borrow_file", "spread", "impact", "max_participation", "min_commission",
-                "capacity", "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds"}
+                "capacity", "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds",
+                "tracking"}
 
 
 @functools.lru_cache(maxsize=None)

@@ -41,8 +41,10 @@ from ..errors import ConfigError, DamagedFileError, Interrupted, WriteError
 from ..evaluate.ledger import record, trial_key, trials
 from ..evaluate.stats import per_period_sharpe
 from ..files import ensure_folder, new_run_dir, write_csv, write_json, write_text
+from ..report.index import write_index
 from ..report.run import write_run_files, write_run_tables
 from ..report.sweep import write_sweep_page
+from ..report.tracking import check_store, log_to_mlflow
 from .execute import Outcome, execute, plan_tasks
 from .judge import Judgement, judge, read_trial, refresh_significance
 from .plan import SweepPlan, make_plan, training_key
@@ -69,6 +71,7 @@ class SweepResult:
     plan: SweepPlan
     trials: Any  # DataFrame: one row per trial, as trials.csv
     summary: dict[str, Any]  # as sweep.json
+    tracked: Any = None  # where MLflow logged it (lstmtrade.report.tracking.Tracked), with tracking = "mlflow"
 
     @property
     def page(self) -> Path:
@@ -88,7 +91,8 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     full HTML reports for the ``best`` trial (default), ``all`` or ``none``. ``jobs``: trials at once (0: one
     per core). ``blocks``: CSCV blocks for PBO; ``reps``, ``block_size``: the stationary bootstrap of SPA and
     MCS; ``mcs_size``: the MCS level (0.1: a 90 % set). ``resume`` finishes an interrupted sweep folder with
-    its own plan.
+    its own plan (``tracking="mlflow"`` may be added then). With ``tracking="mlflow"`` the finished sweep is
+    logged to MLflow, its trials as nested runs.
     """
     from ..pipeline import preflight
 
@@ -109,6 +113,9 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     if reports not in REPORTS:
         raise ConfigError(f"--reports must be one of {', '.join(REPORTS)} (got {reports!r})")
     base = plan.base
+    tracking = settings.get("tracking") if resume is not None and settings.get("tracking") else base.tracking
+    if tracking == "mlflow":
+        check_store()  # MLflow missing, or a store it cannot use: said before any trial runs
     prices = prices if prices is not None else load_data(base)
     if resume is not None and saved["data"]["sha256"] != prices.sha256:
         raise ConfigError(f"--resume {folder}: the data differ from those the sweep started on "
@@ -164,7 +171,11 @@ def run_sweep(config: Config | None = None, *, grid: Mapping[str, Sequence] | No
     emit({"event": "stage", "name": "statistics"})
     judged = judge(folder, plan, prices, Path(out), emit, {"backend": backend, "workers": workers})
     _write_judgement(folder, plan, prices, judged, reports, emit)
+    write_index(folder.parent)
     result = SweepResult(folder, plan, judged.table, judged.summary)
+    if tracking == "mlflow":
+        emit({"event": "stage", "name": "MLflow"})
+        result.tracked = log_to_mlflow(folder)
     emit({"event": "sweep-done", "result": result})
     return result
 
