@@ -6,6 +6,9 @@ Sources (:func:`is_universe` tells them from a single-ticker CSV by reading only
   [,Adj Close],Volume`` (names case-insensitive), rows in any order;
 - a folder holding one CSV per ticker (``AAPL.csv`` or ``AAPL.csv.gz``; the file name is the ticker). A file
   that cannot be read excludes its ticker and the report says why; the other tickers load;
+- a Parquet panel (a file with a Ticker column), or a folder of Parquet files: one per ticker
+  (``AAPL.parquet``), or the parts of one panel, each with a Ticker column. Read with pyarrow, only the
+  columns used, then screened exactly as a CSV (:mod:`lstmtrade.data.parquet`);
 - ``sample:SP500``: 60 S&P 500 members of early 2018, daily 2013-02-08..2018-02-07 (IEX via Cam Nugent's
   ``all_stocks_5yr``, MIT licence: ``samples/LICENSE-sp500.txt``; "Data provided for free by IEX"). Split-adjusted,
   not dividend-adjusted, raw with the vendor's faults, and with **survivorship bias** (see ``Universe.survivorship``);
@@ -37,6 +40,8 @@ from ..errors import DataError
 from ..files import exact_numbers
 from ..formatting import stamp
 from .bars import BarSpec, detect_bars
+from .parquet import SUFFIXES as PARQUET_SUFFIXES
+from .parquet import is_parquet, parquet_columns
 from .prices import (
     COLUMNS,
     PriceData,
@@ -130,7 +135,7 @@ class Universe:
 
 
 def is_universe(source) -> bool:
-    """True for ``sample:SP500``, a folder, a DataFrame or CSV whose header has a Ticker/Symbol column."""
+    """True for ``sample:SP500``, a folder, a DataFrame, or a CSV or Parquet file with a Ticker/Symbol column."""
     if isinstance(source, pd.DataFrame):
         return any(_norm(c) in TICKER_COLUMNS for c in source.columns)
     if source is None:
@@ -141,6 +146,8 @@ def is_universe(source) -> bool:
     path = Path(text)
     if path.is_dir():
         return True
+    if is_parquet(path):
+        return any(_norm(c) in TICKER_COLUMNS for c in parquet_columns(path))
     try:
         with path.open("rb") as handle:
             head = handle.read(2)
@@ -277,18 +284,22 @@ def _parse_dates(column: pd.Series, label: str, date_format: str | None = None) 
 
 def _read_folder(folder: Path, tickers: list[str] | None,
                  date_format: str | None = None) -> tuple[list[pd.DataFrame], dict[str, str], dict]:
-    """One long frame per readable CSV in ``folder`` (ticker = file name), why each other file is unreadable,
-    and each ticker's path."""
-    files = {}
+    """One long frame per readable CSV or Parquet file in ``folder`` (ticker = file name; a Parquet part of a
+    panel: its Ticker column), why each other file is unreadable, and each ticker's path."""
+    files, panels = {}, []
     for path in sorted(folder.iterdir()):
         lower = path.name.lower()
-        if path.name.startswith(".") or not (lower.endswith(".csv") or lower.endswith(".csv.gz")):
+        if path.name.startswith(".") or not lower.endswith((".csv", ".csv.gz") + PARQUET_SUFFIXES):
             continue
-        files[stem_of(path)] = path
-    if not files:
-        raise DataError(f"{folder}: no CSV files (expected one TICKER.csv per ticker)")
-    wanted = set(_choose(sorted(files), tickers, str(folder)))
-    parts, unreadable = [], {}
+        if lower.endswith(PARQUET_SUFFIXES) and is_parquet(path) and is_universe(path):
+            panels.append(path)  # a part of one panel (Spark, Dask, pyarrow datasets): its Ticker column says
+        else:
+            files[stem_of(path)] = path
+    if not files and not panels:
+        raise DataError(f"{folder}: no CSV or Parquet files (expected one TICKER.csv or TICKER.parquet per ticker)")
+    # with panel parts, tickers are known only once read: --tickers is checked against all of them later
+    wanted = set(files) if panels else set(_choose(sorted(files), tickers, str(folder)))
+    parts, unreadable = [_parse_panel(read_file(path), str(path), date_format=date_format) for path in panels], {}
     for ticker, path in files.items():
         if ticker not in wanted:
             continue
