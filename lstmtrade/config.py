@@ -28,6 +28,7 @@ TARGETS = ("return", "rank")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
 ENGINES = ("auto", "native", "loop", "fused")
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Config:
     threads: int = 0  # torch threads; 0 keeps torch's default
     engine: str = "auto"  # how LSTM folds are trained: auto | native | loop | fused
     jobs: int = 0  # folds trained at once; 0: one per CPU core with the native engine, else 1
+    backend: str = "local"  # where LSTM folds train: local | ray (each fold and seed member a Ray task)
+    ray_address: str | None = None  # Ray cluster to join (auto, host:port); None: start Ray on this machine
     # --- walk-forward
     min_train: int = 756  # bars of features before the first test day (3 years)
     retrain_every: int = 126  # test days per fold (6 months)
@@ -138,6 +141,10 @@ FIELD_HELP: dict[str, str] = {
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
     "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
             "with loop; 0: one per CPU core with native, 1 with loop.",
+    "backend": "Where LSTM folds train: local (this machine: threads or processes, see --jobs) or ray (each fold "
+               'and seed member a Ray task; pip install "lstmtrade[ray]"). Forecasts are the same either way.',
+    "ray_address": "With --backend ray: the Ray cluster to join, auto or HOST:PORT (`ray start --head` prints it); "
+                   "not given: Ray is started on this machine for the run.",
     "min_train": "Bars of features before the first out-of-sample bar (the start-up lines say how long that is).",
     "retrain_every": "Out-of-sample bars per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
@@ -188,10 +195,13 @@ def _check(c: Config) -> None:
             _fail(name, "must be a number >= 0 (basis points)", value)
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
-    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES)):
+    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES),
+                          ("backend", BACKENDS)):
         value = getattr(c, name)
         if value not in allowed:
             _fail(name, f"must be one of {', '.join(allowed)}", value)
+    if c.ray_address is not None and (not isinstance(c.ray_address, str) or not c.ray_address.strip()):
+        _fail("ray_address", "must be auto or HOST:PORT", c.ray_address)
     if not c.features or not all(isinstance(f, str) and f for f in c.features):
         _fail("features", "must name at least one feature", c.features)
     if len(set(c.features)) != len(c.features):
@@ -221,7 +231,7 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
         out["features"] = tuple(part.strip() for part in out["features"].split(",") if part.strip())
     elif "features" in out:
         out["features"] = tuple(out["features"])
-    for name in ("data", "start", "end", "benchmark", "date_format"):
+    for name in ("data", "start", "end", "benchmark", "date_format", "ray_address"):
         if name in out and out[name] is not None:
             out[name] = str(out[name])
     if isinstance(out.get("tickers"), str):

@@ -34,6 +34,7 @@ from .files import new_run_dir, write_csv, write_json, write_text
 from .forecast.cache import FoldCache
 from .forecast.engines import resolve_auto_device, resolve_device, resolve_engine
 from .forecast.predictions import Predictions
+from .forecast.ray_backend import check as check_ray
 from .forecast.walkforward import walk_forward_predict
 from .report.run import write_run_files
 from .splits import WalkForward
@@ -196,6 +197,7 @@ def preflight(prices: PriceData, config: Config) -> None:
         resolve_device(config.device)
     if config.model == "lstm":
         resolve_engine(config)  # --engine native/fused on a network it cannot train; builds the kernel
+        check_ray(config)  # --backend ray without Ray installed
 
 
 BASELINES = ("zero", "persistence", "linear")

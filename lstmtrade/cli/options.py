@@ -14,12 +14,12 @@ from ..config import FIELD_HELP, Config, load_toml, make_config
 
 _DEFAULTS = Config()
 _OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str,
-                 "periods_per_year": int, "date_format": str}
+                 "periods_per_year": int, "date_format": str, "ray_address": str}
 
 
 _SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding",
           "tickers": "all", "benchmark": "equal-weight buy-and-hold", "periods_per_year": "from the data",
-          "date_format": "ISO 8601"}
+          "date_format": "ISO 8601", "ray_address": "start Ray here"}
 
 
 def _shown(value: Any, name: str = "") -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 LEDGER = "trials.jsonl"
 NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models",
-               "date_format"}  # date_format: the data hash already names the rows it read
+               "date_format", "backend", "ray_address"}  # date_format: the data hash already names the rows it read
 UNSET_NOT_HASHED = {"periods_per_year"}  # settings added later: left out while unset, so earlier trials keep their keys
 
 

@@ -26,7 +26,8 @@ import numpy as np
 # ``seeds`` is not one of them in spirit, but each seed-ensemble member is cached on its own under its own
 # seed, so member m of a run with --seed S is the entry of a one-seed run with --seed S + m.
 NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission", "slippage", "cash",
-                "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds"}
+                "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds",
+                "backend", "ray_address"}
 
 
 @functools.lru_cache(maxsize=None)

@@ -117,7 +117,14 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
     if progress:
         on_epoch = lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
                                                     "epochs": total, "loss": loss})
-    if config.seeds == 1:
+    if config.backend == "ray":  # each member a Ray task, trained as here (epochs are not reported back)
+        from ..forecast.engines import resolve_engine
+        from ..forecast.parallel import members_on_ray
+
+        members = members_on_ray(data, [member_config(config, m) for m in range(config.seeds)],
+                                 resolve_engine(config), config)
+        fitted = members[0] if config.seeds == 1 else FittedEnsemble(members, member_seeds(config))
+    elif config.seeds == 1:
         fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
     else:  # a seed ensemble: each member as the backtest trains it
         members = []
