@@ -103,7 +103,8 @@ class Config:
 FIELD_HELP: dict[str, str] = {
     "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume; any bar size, Date may hold a time) or "
             "sample:TICKER (AAPL, IBM, MSFT, GOOG, FB; EURUSD_1H: hourly FX bars); a universe: a CSV with a Ticker "
-            "(or Symbol) column, a folder of one CSV per ticker, or sample:SP500.",
+            "(or Symbol) column, a folder of one CSV per ticker, or sample:SP500. Parquet files (pip install "
+            "\"lstmtrade[parquet]\") in place of any CSV: panel.parquet, a folder of TICKER.parquet or of a panel's parts.",
     "date_format": "Layout of the Date column as a strptime format, e.g. '%d.%m.%Y %H:%M:%S.%f' for "
                    "01.01.2017 22:00:00.000 (day first); times with a UTC offset are converted to UTC.",
     "start": "First date to use, YYYY-MM-DD or YYYY-MM-DD HH:MM.",
