@@ -16,7 +16,7 @@ from ..formatting import stamp
 from ._backtrader import bt
 from .engine import HISTORY, BacktestResult, check_params, feed_timeframe, run_cerebro, strategy_params
 from .portfolio_strategy import PortfolioStrategy, UniverseArrays
-from .rules import TopK
+from .rules import BUILTINS, TopK
 
 
 class _ArrayFeed(bt.feed.DataBase):
@@ -33,6 +33,26 @@ class _ArrayFeed(bt.feed.DataBase):
                               *(frame[c].to_numpy(dtype="float64").tolist()
                                 for c in ("open", "high", "low", "close", "volume"))))
         self._next_row = 0
+
+    def preload(self) -> None:
+        """Every bar at once: each line's buffer extended by its whole column, which is where Backtrader's
+        bar-by-bar preload (``load()`` per bar: forward, ``_load``, date limits, filters) ends for a feed
+        like this one, without filters, time zone or date limits; with any of those, Backtrader's own."""
+        if (self._filters or self._ffilters or self._tzinput is not None or self.p.fromdate is not None
+                or self.p.todate is not None or any(line.mode != line.UnBounded or line.bindings or len(line.array)
+                                                    for line in self.lines)):
+            return super().preload()
+        rows = self._rows
+        columns = dict(zip(("datetime", "open", "high", "low", "close", "volume"), zip(*rows))) if rows else {}
+        columns["openinterest"] = [0.0] * len(rows)
+        for alias in self.getlinealiases():
+            line = getattr(self.lines, alias)
+            line.array.extend(columns.get(alias, [float("nan")] * len(rows)))
+            line.idx += len(rows)
+            line.lencount += len(rows)
+        self._next_row = len(rows)
+        self._last()
+        self.home()
 
     def _load(self) -> bool:
         if self._next_row >= len(self._rows):
@@ -75,7 +95,9 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     columns, or PriceData). ``predictions`` is a wide frame: index = out-of-sample dates, columns =
     tickers (each must be in ``prices``), NaN = no forecast; a forecast on a date the ticker has no bar
     is ignored (with a warning). ``uncertainty`` is an optional frame shaped like it. Each feed starts up
-    to ``history`` of its own bars before the first out-of-sample day, for indicator warm-up.
+    to ``history`` of its own bars before the first out-of-sample day, for indicator warm-up; the built-in
+    rules (:data:`lstmtrade.backtesting.rules.BUILTINS`) read no feed, so theirs start at that day (the
+    same results, a third fewer bars for Backtrader to step through on five years of data).
 
     Returns a BacktestResult on the union calendar's dates from the first to the last out-of-sample
     day: ``weights`` is the gross exposure (sum of |weight|) at each close, ``positions`` the weight of
@@ -85,6 +107,8 @@ def backtest_portfolio(prices: Mapping[str, pd.DataFrame | PriceData], predictio
     if not (isinstance(strategy, type) and issubclass(strategy, PortfolioStrategy)):
         raise StrategyError(f"{strategy!r} is not a PortfolioStrategy subclass")
     check_params(strategy, params)
+    if strategy in BUILTINS.values():  # they read forecasts, never a feed: no warm-up bars to run through
+        history = 0
     universe, frames = _prepare(prices, predictions, uncertainty, int(history))
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, preload=True)
     cerebro._lstmtrade_universe = universe
@@ -161,7 +185,8 @@ def _prepare(prices: Mapping[str, Any], predictions: pd.DataFrame, uncertainty: 
     first_day, last_day = pred.index[0], pred.index[-1]
     frames: dict[str, pd.DataFrame] = {}
     for ticker in pred.columns:
-        frame = normalise_frame(prices[ticker].frame if isinstance(prices[ticker], PriceData) else prices[ticker], ticker)
+        item = prices[ticker]  # PriceData was checked when loaded (sorted naive dates, float OHLCV): used as it is
+        frame = item.frame if isinstance(item, PriceData) else normalise_frame(item, ticker)
         start = max(0, int(frame.index.searchsorted(first_day)) - max(0, history))
         frame = frame.iloc[start:int(frame.index.searchsorted(last_day, side="right"))]
         if frame.empty:

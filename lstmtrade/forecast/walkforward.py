@@ -22,7 +22,7 @@ from ..files import atomic_write, write_exact_csv
 from ..splits import MIN_FIT_ROWS, Fold, WalkForward
 from .engines import resolve_engine, resolve_jobs
 from .ensemble import FittedEnsemble, combine, member_config, member_seeds, n_members
-from .folds import FoldData, TickerSeries, calendar_of, fold_dates, fold_pieces, frames_of, rows_of, ticker_series
+from .folds import FoldData, PanelRows, TickerSeries, fold_dates, fold_pieces, panel_rows, rows_of
 from .forecasters import FORECASTERS
 from .lstm import LSTM
 from .parallel import Job, in_processes, in_threads, member_progress, on_ray, serialised
@@ -30,7 +30,8 @@ from .predictions import Predictions
 
 
 def walk_forward_predict(prices: Any, config: Config, progress: Progress | None = None,
-                         model: str | None = None, cache: Any = None, fold_dir: Path | None = None) -> Predictions:
+                         model: str | None = None, cache: Any = None, fold_dir: Path | None = None,
+                         rows: PanelRows | None = None) -> Predictions:
     """Predict every out-of-sample (date, ticker) with the forecaster ``model`` (default ``config.model``).
 
     ``prices`` is a :class:`~lstmtrade.data.PriceData` (one ticker) or a universe (``{ticker: PriceData}``
@@ -45,13 +46,16 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     ``config.seed + m`` (see :mod:`lstmtrade.forecast.ensemble`); each (fold, member) is one job for the threads,
     processes and cache. The prediction is the members' mean, ``uncertainty`` their standard deviation,
     and ``Predictions.members`` keeps each member's own predictions.
+
+    ``rows`` (:func:`lstmtrade.forecast.folds.panel_rows` of the same prices) saves computing every ticker's
+    features again when several forecasters run on the same data (a run's baselines).
     """
     model = model or config.model
     if progress is not None:
         progress = serialised(progress)  # folds may report from several threads
-    frames, universe = frames_of(prices)
-    calendar = calendar_of(frames)
-    series = ticker_series(frames, calendar, config, universe)
+    if rows is None or rows.key != (tuple(config.features), config.target):
+        rows = panel_rows(prices, config)
+    calendar, universe, series = rows.calendar, rows.universe, rows.series
     first_row = warmup(config.features)
     lookback = config.lookback if model == "lstm" else 1
     splitter = WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback,
