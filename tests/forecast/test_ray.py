@@ -88,3 +88,20 @@ def test_errors_and_a_missing_ray_stay_one_line(monkeypatch):
     with pytest.raises(ConfigError, match=r'pip install "lstmtrade\[ray\]"'):
         ray_backend.check(Config(backend="ray"))
     ray_backend.check(Config())  # local: Ray is not needed
+
+
+def test_backtest_command_on_ray(tmp_path):
+    from click.testing import CliRunner
+
+    from lstmtrade.cli.main import cli
+    from lstmtrade.data.prices import load_prices
+    from lstmtrade.forecast.predictions import Predictions
+
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if k != "baselines"]
+    result = CliRunner().invoke(cli, ["backtest", "--data", "sample:MSFT", "--end", "2003-12-31", *options,
+                                      "--no-baselines", "--backend", "ray", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "each fold a Ray task" in result.output
+    saved = Predictions.read_csv(next(tmp_path.glob("*/predictions.csv")))
+    local = walk_forward_predict(load_prices("sample:MSFT", end="2003-12-31"), Config(**TINY))
+    np.testing.assert_array_equal(saved.frame["prediction"].to_numpy(), local.frame["prediction"].to_numpy())
