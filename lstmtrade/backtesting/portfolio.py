@@ -24,6 +24,7 @@ class _ArrayFeed(bt.feed.DataBase):
     a pandas ``iloc`` lookup, which was a third of a 100-ticker run's time."""
 
     params = (("frame", None),)  # DataFrame: tz-naive date index; open, high, low, close, volume
+    _fast = None  # set by a one-step preload: (line buffers, (tick name, buffer) pairs, the datetime buffer)
 
     def start(self) -> None:
         super().start()
@@ -53,6 +54,34 @@ class _ArrayFeed(bt.feed.DataBase):
         self._next_row = len(rows)
         self._last()
         self.home()
+        buffers = [getattr(self.lines, alias) for alias in self.getlinealiases()]
+        self._fast = (buffers, [("tick_" + alias, line) for alias, line in zip(self.getlinealiases(), buffers)
+                                if alias != "datetime"], self.lines.datetime)
+
+    # Backtrader steps every feed through every bar of the union calendar (advance_peek, then advance):
+    # for 1,000 feeds most of a backtest's time. Once preloaded above, these do what the base class does
+    # (the same indices, the same tick_* values) by reading the line buffers directly.
+    def advance_peek(self) -> float:
+        fast = self._fast
+        if fast is None:
+            return super().advance_peek()
+        first, stamps = fast[0][0], fast[2]
+        return stamps.array[stamps.idx + 1] if first.lencount < len(first.array) - first.extension else float("inf")
+
+    def advance(self, size: int = 1, datamaster: Any = None, ticks: bool = True) -> None:
+        fast = self._fast
+        if fast is None or datamaster is not None:
+            return super().advance(size, datamaster, ticks)
+        buffers, named, _ = fast
+        for line in buffers:
+            line.idx += size
+            line.lencount += size
+        if ticks:
+            first, state = buffers[0], self.__dict__
+            filled = first.lencount < len(first.array) - first.extension  # the base class fills ticks only then
+            for name, line in named:
+                state[name] = line.array[line.idx] if filled else None
+            state["tick_last"] = first.array[first.idx] if filled else None
 
     def _load(self) -> bool:
         if self._next_row >= len(self._rows):
