@@ -141,7 +141,9 @@ FIELD_HELP: dict[str, str] = {
     "engine": "How LSTM folds are trained: native (C kernel, built on first use), loop (torch), fused (all "
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
     "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
-            "with loop; 0: one per CPU core with native, 1 with loop.",
+            "with loop; 0: one per CPU core with native, 1 with loop. With 2 or more, a large universe's "
+            "backtests (strategy, benchmark, baselines) also run that many at once, in worker processes that "
+            "each hold a copy of the prices (0: one at a time, in the run's own process).",
     "backend": "Where LSTM folds train: local (this machine: threads or processes, see --jobs) or ray (each fold "
                'and seed member a Ray task; pip install "lstmtrade[ray]"). Forecasts are the same either way.',
     "ray_address": "With --backend ray: the Ray cluster to join, auto or HOST:PORT (`ray start --head` prints it); "

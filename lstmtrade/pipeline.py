@@ -215,7 +215,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     costs = {"cash": config.cash, "commission": config.commission, "slippage": config.slippage}
     workers = 0
     if predictions.is_universe:  # a large universe's backtests run side by side in worker processes
-        workers = worth_workers(len(prices.tickers), predictions.frame.index.nunique(), cls)
+        workers = worth_workers(len(prices.tickers), predictions.frame.index.nunique(), cls, config.jobs)
     with backtests(prices, workers) as pool:
         strat_done = pool.submit(trade, predictions, cls, costs, params, bars.periods_per_year)
         bench_done = pool.submit(benchmark, predictions, config, costs)

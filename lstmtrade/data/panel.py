@@ -239,7 +239,7 @@ def _empty_long() -> pd.DataFrame:
 def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
                  date_format: str | None = None) -> pd.DataFrame:
     """Text columns -> long frame (ticker, date, OHLCV floats, fault text per row); rows with no date dropped."""
-    raw = raw.copy()
+    raw = raw.copy(deep=False)  # only the column names change (columns_of); the text is read, never written
     date_col = columns_of(raw, label)
     if ticker is None:
         tick_col = next((c for c in TICKER_COLUMNS if c in raw.columns), None)

@@ -11,7 +11,6 @@ from lstmtrade.backtesting.parallel import MIN_FEED_BARS, backtests, worth_worke
 from lstmtrade.backtesting.portfolio import backtest_portfolio
 from lstmtrade.backtesting.portfolio_strategy import PortfolioStrategy
 from lstmtrade.backtesting.rules import TopK
-from lstmtrade.forecast.engines import cpu_cores
 
 
 def _universe(n: int = 12, bars: int = 400):
@@ -55,5 +54,6 @@ def test_workers_only_for_large_universes_and_importable_rules():
             return None
 
     big = MIN_FEED_BARS  # tickers x bars
-    assert worth_workers(1000, big // 1000, TopK) == (min(cpu_cores(), 4) if cpu_cores() > 1 else 0)
-    assert worth_workers(1000, big // 1000, Mine) == 0 and worth_workers(10, 100, TopK) == 0
+    assert worth_workers(1000, big // 1000, TopK, 2) == 2
+    assert worth_workers(1000, big // 1000, TopK, 0) == 0  # the default: memory first, one process
+    assert worth_workers(1000, big // 1000, Mine, 2) == 0 and worth_workers(10, 100, TopK, 2) == 0
