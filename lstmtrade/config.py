@@ -32,6 +32,7 @@ ENGINES = ("auto", "native", "loop", "fused")
 # lstmtrade.backtesting.costs.run_costs, so borrow, spread, impact and caps reach them too).
 COST_FIELDS = ("commission", "slippage")
 TRACKING = ("none", "mlflow")
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Config:
     threads: int = 0  # torch threads; 0 keeps torch's default
     engine: str = "auto"  # how LSTM folds are trained: auto | native | loop | fused
     jobs: int = 0  # folds trained at once; 0: one per CPU core with the native engine, else 1
+    backend: str = "local"  # where LSTM folds train: local | ray (each fold and seed member a Ray task)
+    ray_address: str | None = None  # Ray cluster to join (auto, host:port); None: start Ray on this machine
     # --- walk-forward
     min_train: int = 756  # bars of features before the first test day (3 years)
     retrain_every: int = 126  # test days per fold (6 months)
@@ -112,7 +115,8 @@ class Config:
 FIELD_HELP: dict[str, str] = {
     "data": "CSV file (Date,Open,High,Low,Close[,Adj Close],Volume; any bar size, Date may hold a time) or "
             "sample:TICKER (AAPL, IBM, MSFT, GOOG, FB; EURUSD_1H: hourly FX bars); a universe: a CSV with a Ticker "
-            "(or Symbol) column, a folder of one CSV per ticker, or sample:SP500.",
+            "(or Symbol) column, a folder of one CSV per ticker, or sample:SP500. Parquet files (pip install "
+            "\"lstmtrade[parquet]\") in place of any CSV: panel.parquet, a folder of TICKER.parquet or of a panel's parts.",
     "date_format": "Layout of the Date column as a strptime format, e.g. '%d.%m.%Y %H:%M:%S.%f' for "
                    "01.01.2017 22:00:00.000 (day first); times with a UTC offset are converted to UTC.",
     "start": "First date to use, YYYY-MM-DD or YYYY-MM-DD HH:MM.",
@@ -149,7 +153,13 @@ FIELD_HELP: dict[str, str] = {
     "engine": "How LSTM folds are trained: native (C kernel, built on first use), loop (torch), fused (all "
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
     "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
-            "with loop; 0: one per CPU core with native, 1 with loop.",
+            "with loop; 0: one per CPU core with native, 1 with loop. With 2 or more, a large universe's "
+            "backtests (strategy, benchmark, baselines) also run that many at once, in worker processes that "
+            "each hold a copy of the prices (0: one at a time, in the run's own process).",
+    "backend": "Where LSTM folds train: local (this machine: threads or processes, see --jobs) or ray (each fold "
+               'and seed member a Ray task; pip install "lstmtrade[ray]"). Forecasts are the same either way.',
+    "ray_address": "With --backend ray: the Ray cluster to join, auto or HOST:PORT (`ray start --head` prints it); "
+                   "not given: Ray is started on this machine for the run.",
     "min_train": "Bars of features before the first out-of-sample bar (the start-up lines say how long that is).",
     "retrain_every": "Out-of-sample bars per fold: the model is retrained this often.",
     "train_window": "Rolling training window in bars (default: expanding window).",
@@ -223,10 +233,12 @@ def _check(c: Config) -> None:
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
     for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES),
-                           ("tracking", TRACKING)):
+                           ("tracking", TRACKING), ("backend", BACKENDS)):
         value = getattr(c, name)
         if value not in allowed:
             _fail(name, f"must be one of {', '.join(allowed)}", value)
+    if c.ray_address is not None and (not isinstance(c.ray_address, str) or not c.ray_address.strip()):
+        _fail("ray_address", "must be auto or HOST:PORT", c.ray_address)
     if not c.features or not all(isinstance(f, str) and f for f in c.features):
         _fail("features", "must name at least one feature", c.features)
     if len(set(c.features)) != len(c.features):
@@ -275,7 +287,7 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
             out["capacity"] = tuple(float(x) for x in out["capacity"])
         except (TypeError, ValueError):
             _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", out["capacity"])
-    for name in ("data", "start", "end", "benchmark", "date_format", "borrow_file"):
+    for name in ("data", "start", "end", "benchmark", "date_format", "borrow_file", "ray_address"):
         if name in out and out[name] is not None:
             out[name] = str(out[name])
     if isinstance(out.get("tickers"), str):

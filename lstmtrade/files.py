@@ -195,6 +195,8 @@ def exact_numbers(text: pd.Series) -> pd.Series:
     2.2 to 3.0, so the numbers themselves are parsed again by numpy, whose text-to-float conversion is."""
     import numpy as np
 
+    if pd.api.types.is_float_dtype(text):  # numbers already (a Parquet column): nothing to parse
+        return text.astype("float64")
     codes, uniques = pd.factorize(text)  # each distinct text parsed once (a price column repeats its values)
     coarse = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
     ok = coarse.notna().to_numpy()

@@ -18,6 +18,7 @@ import pandas as pd
 from .backtesting.costs import costs_of, run_costs
 from .backtesting.engine import BacktestResult
 from .backtesting.loader import resolve_strategy, strategy_label
+from .backtesting.parallel import backtests, worth_workers
 from .backtesting.stage import benchmark, trade
 from .config import Config, Progress, load_toml, make_config, to_toml
 from .data.load import bar_spec, is_universe_data, load_data
@@ -36,7 +37,9 @@ from .features import warmup
 from .files import new_run_dir, write_csv, write_json, write_text
 from .forecast.cache import FoldCache
 from .forecast.engines import resolve_auto_device, resolve_device, resolve_engine
+from .forecast.folds import panel_rows
 from .forecast.predictions import Predictions
+from .forecast.ray_backend import check as check_ray
 from .forecast.walkforward import walk_forward_predict
 from .report.index import write_index
 from .report.run import write_run_files
@@ -99,9 +102,10 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     if config.cache and folder is not None:
         cache = FoldCache(Path(out) / ".cache" / "folds", warn=lambda text: emit({"event": "warning", "text": text}))
     t0 = time.perf_counter()
+    rows = panel_rows(prices, config)  # every ticker's features once: the LSTM's and the baselines'
     try:
         predictions = walk_forward_predict(prices, config, progress, cache=cache,
-                                           fold_dir=folder / "folds" if folder is not None else None)
+                                           fold_dir=folder / "folds" if folder is not None else None, rows=rows)
     except KeyboardInterrupt:
         raise Interrupted(folder if cache is not None else None) from None
     except WriteError as exc:
@@ -112,7 +116,7 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     if cache is not None and cache.hits:
         emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds)})
     try:
-        return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out)
+        return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out, rows=rows)
     except WriteError as exc:
         raise _with_resume_hint(exc, folder) from None
 
@@ -232,6 +236,7 @@ def preflight(prices: PriceData, config: Config) -> None:
         resolve_device(config.device)
     if config.model == "lstm":
         resolve_engine(config)  # --engine native/fused on a network it cannot train; builds the kernel
+        check_ray(config)  # --backend ray without Ray installed
 
 
 BASELINES = ("zero", "persistence", "linear")
@@ -239,31 +244,41 @@ BASELINES = ("zero", "persistence", "linear")
 
 def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: type, params: dict,
             folder: Path | None, emit: Progress, timings: dict, started: float,
-            extra: dict | None = None, out: str | Path | None = None) -> RunResult:
+            extra: dict | None = None, out: str | Path | None = None, rows: Any = None) -> RunResult:
     emit({"event": "stage", "name": "backtest"})
     t0 = time.perf_counter()
     bars = bar_spec(prices, config)
     costs = run_costs(config)
     trading = costs["costs"]
-    strat = trade(prices, predictions, cls, costs, params, bars.periods_per_year)
-    bench = benchmark(prices, predictions, config, costs)
-    timings["backtest"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    baselines: dict[str, tuple[Predictions, BacktestResult]] = {}
-    if config.baselines:
-        emit({"event": "stage", "name": "baselines"})
-        for name in BASELINES:
-            if name != predictions.model:
-                other = walk_forward_predict(prices, config, model=name)
-                baselines[name] = (other, trade(prices, other, cls, costs, params, bars.periods_per_year))
-    timings["baselines"] = time.perf_counter() - t0
-    metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
-    members: list[BacktestResult] = []
-    if predictions.members is not None:
-        emit({"event": "stage", "name": "seeds"})
+    workers = 0
+    if predictions.is_universe:  # a large universe's backtests run side by side in worker processes
+        workers = worth_workers(len(prices.tickers), predictions.frame.index.nunique(), cls, config.jobs)
+    with backtests(prices, workers) as pool:
+        strat_done = pool.submit(trade, predictions, cls, costs, params, bars.periods_per_year)
+        bench_done = pool.submit(benchmark, predictions, config, costs)
+        strat, bench = strat_done.result(), bench_done.result()
+        timings["backtest"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        members = [trade(prices, predictions.member(m), cls, costs, params) for m in range(predictions.n_members)]
-        timings["members"] = time.perf_counter() - t0
+        baselines: dict[str, tuple[Predictions, BacktestResult]] = {}
+        if config.baselines:
+            emit({"event": "stage", "name": "baselines"})
+            rows = rows if rows is not None else panel_rows(prices, config)
+            others = {name: walk_forward_predict(prices, config, model=name, rows=rows)
+                      for name in BASELINES if name != predictions.model}
+            rows = None  # the features are no longer needed
+            traded = {name: pool.submit(trade, other, cls, costs, params, bars.periods_per_year)
+                      for name, other in others.items()}
+            baselines = {name: (others[name], traded[name].result()) for name in others}
+        timings["baselines"] = time.perf_counter() - t0
+        metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
+        members: list[BacktestResult] = []
+        if predictions.members is not None:
+            emit({"event": "stage", "name": "seeds"})
+            t0 = time.perf_counter()
+            traded_members = [pool.submit(trade, predictions.member(m), cls, costs, params)
+                              for m in range(predictions.n_members)]
+            members = [done.result() for done in traded_members]
+            timings["members"] = time.perf_counter() - t0
     metrics["seeds"] = seed_metrics(predictions, members, metrics)
     key = trial_key(config.to_dict(), cls.__name__, params)
     sharpe = per_period_sharpe(strat.returns)

@@ -119,7 +119,7 @@ _SWEEP_DEFAULTS = {"seeds": 1, "random": 0, "reports": "best", "jobs": 0, "backe
 
 
 @click.command()
-@config_options(skip=("jobs", "seeds"))
+@config_options(skip=("jobs", "seeds", "backend", "ray_address"))  # the sweep's own --jobs, --backend, --address
 @common_options
 @click.option("--grid", "grid_pairs", multiple=True, metavar="NAME=V1,V2",
               help="A setting (lookback=20,40,60) or strategy param (band=0,0.001) and the values to try; "

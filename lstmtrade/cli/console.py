@@ -11,12 +11,16 @@ from ..formatting import num, pct, pvalue, stamp, stamper
 
 
 def _engine(config: Any) -> str:
-    """``engine native, 2 folds at a time`` as the run will train (auto and jobs 0 resolved)."""
+    """``engine native, 2 folds at a time`` as the run will train (auto and jobs 0 resolved; on Ray: where)."""
     if config.model != "lstm":
         return "no LSTM"
     from ..forecast.engines import resolve_engine, resolve_jobs
 
     engine = resolve_engine(config)
+    if config.backend == "ray":
+        where = config.ray_address or "a Ray started here"
+        cap = f", at most {config.jobs} at a time" if config.jobs else ""
+        return f"engine {engine}, each fold a Ray task on {where}{cap}"
     jobs = resolve_jobs(config, engine)
     how = "threads" if engine == "native" else "processes"
     return f"engine {engine}" + (f", {jobs} folds at a time ({how})" if jobs > 1 else "")

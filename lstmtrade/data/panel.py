@@ -6,6 +6,9 @@ Sources (:func:`is_universe` tells them from a single-ticker CSV by reading only
   [,Adj Close],Volume`` (names case-insensitive), rows in any order;
 - a folder holding one CSV per ticker (``AAPL.csv`` or ``AAPL.csv.gz``; the file name is the ticker). A file
   that cannot be read excludes its ticker and the report says why; the other tickers load;
+- a Parquet panel (a file with a Ticker column), or a folder of Parquet files: one per ticker
+  (``AAPL.parquet``), or the parts of one panel, each with a Ticker column. Read with pyarrow, only the
+  columns used, then screened exactly as a CSV (:mod:`lstmtrade.data.parquet`);
 - ``sample:SP500``: 60 S&P 500 members of early 2018, daily 2013-02-08..2018-02-07 (IEX via Cam Nugent's
   ``all_stocks_5yr``, MIT licence: ``samples/LICENSE-sp500.txt``; "Data provided for free by IEX"). Split-adjusted,
   not dividend-adjusted, raw with the vendor's faults, and with **survivorship bias** (see ``Universe.survivorship``);
@@ -44,6 +47,8 @@ from ..errors import DataError
 from ..files import exact_numbers
 from ..formatting import stamp
 from .bars import BarSpec, detect_bars
+from .parquet import SUFFIXES as PARQUET_SUFFIXES
+from .parquet import is_parquet, parquet_columns
 from .prices import (
     COLUMNS,
     PriceData,
@@ -57,7 +62,12 @@ from .prices import (
     stem_of,
     validate_raw,
 )
-from .screen import fault_kinds, screen_ticker
+from .screen import (
+    describe_rows,
+    fault_kinds,
+    note_missing_sessions,
+    screen_ticker,
+)
 from .timestamps import BadTimestamp, parse_timestamps
 
 UNIVERSE_SAMPLES = ("SP500",)  # sample:SP500 -> samples/SP500.csv.gz
@@ -66,7 +76,6 @@ SURVIVORSHIP = ("sample:SP500 holds S&P 500 members chosen in early 2018, after 
                 "index or failed during 2013-2018 are missing (survivorship bias), so results on it overstate "
                 "what could have been earned at the time")
 
-REPORT_COLUMNS = ("ticker", "status", "issue", "first_date", "last_date", "rows")
 NO_TICKER = "(no ticker)"  # the report's line for rows whose ticker cell is empty
 
 
@@ -118,7 +127,7 @@ class Universe:
         """Bar size, calendar and periods per year of the union calendar (:func:`lstmtrade.data.bars.detect_bars`)."""
         return detect_bars(self.calendar)
 
-    def slice(self, start: str | None = None, end: str | None = None) -> "Universe":
+    def slice(self, start: str | None = None, end: str | None = None) -> Universe:
         """Dates from ``start`` to ``end`` inclusive; tickers without a bar in that range drop out of ``prices``."""
         calendar = self.calendar
         first, last = calendar[0], calendar[-1]
@@ -134,12 +143,12 @@ class Universe:
             frame = data.frame.loc[lo:hi]
             if len(frame):
                 prices[ticker] = dataclasses.replace(data, frame=frame)
-        report = _describe_rows(self.report, prices)
+        report = describe_rows(self.report, prices)
         return dataclasses.replace(self, prices=prices, report=report)
 
 
 def is_universe(source) -> bool:
-    """True for ``sample:SP500``, a folder, a DataFrame or CSV whose header has a Ticker/Symbol column."""
+    """True for ``sample:SP500``, a folder, a DataFrame, or a CSV or Parquet file with a Ticker/Symbol column."""
     if isinstance(source, pd.DataFrame):
         return any(_norm(c) in TICKER_COLUMNS for c in source.columns)
     if source is None:
@@ -150,6 +159,8 @@ def is_universe(source) -> bool:
     path = Path(text)
     if path.is_dir():
         return True
+    if is_parquet(path):
+        return any(_norm(c) in TICKER_COLUMNS for c in parquet_columns(path))
     try:
         with path.open("rb") as handle:
             head = handle.read(2)
@@ -224,8 +235,8 @@ def _load(source, tickers, start, end, strict: bool, date_format: str | None, on
     if NO_TICKER in excluded and tickers is None:
         rows.append((NO_TICKER, "excluded", excluded[NO_TICKER]))
     report = pd.DataFrame(rows, columns=["ticker", "status", "issue"])
-    report = _describe_rows(report, prices)
-    report = _note_missing_sessions(report, prices, seen)
+    report = describe_rows(report, prices)
+    report = note_missing_sessions(report, prices, seen)
     universe = Universe(prices, report, label, name, survivorship, ())
     faulty = report[report["status"] != "used"]
     if strict and len(faulty):
@@ -265,7 +276,7 @@ def _parse_panel(raw: pd.DataFrame, label: str, ticker: str | None = None,
     whole (an unreadable date; :data:`NO_TICKER` for rows with an empty ticker) with the report's issue.
 
     Only rows with every field empty (a spreadsheet's empty line) are left out without a word."""
-    raw = raw.copy()
+    raw = raw.copy(deep=False)  # only the column names change (columns_of); the text is read, never written
     date_col = columns_of(raw, label)
     tick_col = "ticker"
     if ticker is None:
@@ -368,18 +379,27 @@ def _one_ticker(raw: pd.DataFrame, label: str, tickers: list[str] | None, start,
 
 def _read_folder(folder: Path, tickers: list[str] | None,
                  date_format: str | None = None) -> tuple[list[pd.DataFrame], dict[str, str], dict, dict[str, str]]:
-    """One long frame per readable CSV in ``folder`` (ticker = file name), why each other file is unreadable,
-    each ticker's path, and the tickers excluded for unreadable dates (with the report's issue)."""
-    files = {}
+    """One long frame per readable CSV or Parquet file in ``folder`` (ticker = file name; a Parquet part of a
+    panel: its Ticker column), why each other file is unreadable, each ticker's path, and the tickers excluded
+    for unreadable dates (with the report's issue)."""
+    files, panels = {}, []
     for path in sorted(folder.iterdir()):
         lower = path.name.lower()
-        if path.name.startswith(".") or not (lower.endswith(".csv") or lower.endswith(".csv.gz")):
+        if path.name.startswith(".") or not lower.endswith((".csv", ".csv.gz") + PARQUET_SUFFIXES):
             continue
-        files[stem_of(path)] = path
-    if not files:
-        raise DataError(f"{folder}: no CSV files (expected one TICKER.csv per ticker)")
-    wanted = set(_choose(sorted(files), tickers, str(folder)))
+        if lower.endswith(PARQUET_SUFFIXES) and is_parquet(path) and is_universe(path):
+            panels.append(path)  # a part of one panel (Spark, Dask, pyarrow datasets): its Ticker column says
+        else:
+            files[stem_of(path)] = path
+    if not files and not panels:
+        raise DataError(f"{folder}: no CSV or Parquet files (expected one TICKER.csv or TICKER.parquet per ticker)")
+    # with panel parts, tickers are known only once read: --tickers is checked against all of them later
+    wanted = set(files) if panels else set(_choose(sorted(files), tickers, str(folder)))
     parts, unreadable, excluded = [], {}, {}
+    for path in panels:
+        part, bad = _parse_panel(read_file(path), str(path), date_format=date_format)
+        parts.append(part)
+        excluded.update(bad)
     for ticker, path in files.items():
         if ticker not in wanted:
             continue
@@ -406,38 +426,3 @@ def _choose(available: list[str], tickers: list[str] | None, label: str) -> list
         shown = ", ".join(available[:8]) + (", ..." if len(available) > 8 else "")
         raise DataError(f"unknown ticker(s) {', '.join(unknown)} in {label}{hint}; it holds {len(available)}: {shown}")
     return sorted(chosen)
-
-
-# --- report ---------------------------------------------------------------------------------------------------
-
-def _describe_rows(report: pd.DataFrame, prices: dict[str, PriceData]) -> pd.DataFrame:
-    """``first_date, last_date, rows`` of the rows actually used (NaT, NaT, 0 for none)."""
-    report = report[["ticker", "status", "issue"]].copy()
-    first = [prices[t].frame.index[0] if t in prices else pd.NaT for t in report["ticker"]]
-    last = [prices[t].frame.index[-1] if t in prices else pd.NaT for t in report["ticker"]]
-    report["first_date"] = pd.to_datetime(pd.Series(first, dtype="datetime64[ns]"))
-    report["last_date"] = pd.to_datetime(pd.Series(last, dtype="datetime64[ns]"))
-    report["rows"] = [len(prices[t].frame) if t in prices else 0 for t in report["ticker"]]
-    return report.reset_index(drop=True)[list(REPORT_COLUMNS)]
-
-
-def _note_missing_sessions(report: pd.DataFrame, prices: dict[str, PriceData], seen: dict) -> pd.DataFrame:
-    """Add to the issue the union-calendar sessions inside a ticker's used history that its source has no row for
-    (``seen``: each ticker's dates in the source, dropped rows included)."""
-    if not prices:
-        return report
-    calendar = np.unique(np.concatenate([d.frame.index.asi8 for d in prices.values()]))
-    issues = report["issue"].tolist()
-    for k, ticker in enumerate(report["ticker"]):
-        if ticker not in prices:
-            continue
-        own = prices[ticker].frame.index.asi8
-        inside = calendar[(calendar >= own[0]) & (calendar <= own[-1])]
-        missing = np.setdiff1d(inside, seen[ticker])
-        if len(missing):
-            first = stamp(missing[0])
-            note = (f"{len(missing)} session{'s' * (len(missing) > 1)} missing inside its history "
-                    f"(no row in the source; first {first})")
-            issues[k] = f"{issues[k]}; {note}" if issues[k] else note
-    report["issue"] = issues
-    return report

@@ -8,7 +8,8 @@ Its bar size and calendar (:attr:`PriceData.bars`) are read from the index by :m
 missing bars inside a session are reported as a warning and never filled.
 
 Sources: a Yahoo-style CSV (``Date,Open,High,Low,Close[,Adj Close],Volume``, names case-insensitive,
-plain or gzip; ``Date`` may hold times, and ``date_format`` reads other layouts) or a bundled sample,
+plain or gzip; ``Date`` may hold times, and ``date_format`` reads other layouts), a Parquet file with those
+columns (:mod:`lstmtrade.data.parquet`, read through the same checks) or a bundled sample,
 ``sample:MSFT`` (also AAPL, IBM, GOOG, FB): Quandl WIKI Prices (public domain), split- and
 dividend-adjusted by ``scripts/make_samples.py``; ``sample:EURUSD_1H``: EUR/USD hourly bars of 2017 (UTC)
 from the gym-anytrading 2.0.0 wheel (MIT, ``samples/LICENSE-eurusd.txt``; ``scripts/make_intraday_sample.py``).
@@ -31,6 +32,8 @@ from ..errors import DataError
 from ..files import exact_numbers
 from ..formatting import stamp
 from .bars import BarSpec, detect_bars
+from .parquet import MAGIC as PARQUET_MAGIC
+from .parquet import read_parquet
 from .timestamps import BadTimestamp, parse_timestamps
 
 COLUMNS = ("open", "high", "low", "close", "volume")
@@ -128,7 +131,7 @@ def read_sample(key: str, label: str) -> pd.DataFrame:
 
 def stem_of(path: Path) -> str:
     stem = path.name
-    for suffix in (".gz", ".csv", ".txt"):
+    for suffix in (".gz", ".csv", ".txt", ".parquet", ".pq"):
         stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
     return stem or "data"
 
@@ -149,6 +152,8 @@ def read_file(path: Path) -> pd.DataFrame:
             head = handle.read(4096)
     except OSError as exc:
         raise DataError(f"cannot read data file {path}: {exc.strerror or exc}") from None
+    if head[:4] == PARQUET_MAGIC:
+        return read_parquet(path, str(path))
     compression = "gzip" if head[:2] == b"\x1f\x8b" else None
     if compression is None:
         kind = _binary_kind(head)
@@ -277,6 +282,8 @@ def _check_daily_times(index: pd.DatetimeIndex, column: pd.Series, label: str, l
 
 
 def _parse_numbers(column: pd.Series, name: str, label: str, line: pd.RangeIndex) -> pd.Series:
+    if pd.api.types.is_float_dtype(column):  # a Parquet file's numbers, as stored (missing: NaN)
+        return column.astype("float64")
     numbers = exact_numbers(column.str.strip())
     bad = numbers.isna() & column.notna() & (column.str.strip().str.lower().isin(["nan", "", "null", "none"]) == False)  # noqa: E712
     if bad.any():

@@ -25,12 +25,16 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..formatting import stamp
 from .prices import COLUMNS
+
+# The data report: one row per ticker of a universe, what was done to it and the rows it kept.
+REPORT_COLUMNS = ("ticker", "status", "issue", "first_date", "last_date", "rows")
 
 # Jump and level-shift rules (module docstring, rules 2-4).
 JUMP_SIGMAS = 10.0  # a close this many robust sigmas from the last accepted close is suspect ...
@@ -227,3 +231,38 @@ def _kind(reason: str) -> str:
 def fault_kinds(issue: str) -> list[str]:
     """The kinds of fault an issue text names (each once), for the summary's top reasons."""
     return list(dict.fromkeys(kind for key, kind in _KINDS if key in issue or kind in issue))
+
+
+# --- the data report ---------------------------------------------------------------------------------------------------
+
+def describe_rows(report: pd.DataFrame, prices: dict[str, Any]) -> pd.DataFrame:
+    """``first_date, last_date, rows`` of the rows actually used (NaT, NaT, 0 for none)."""
+    report = report[["ticker", "status", "issue"]].copy()
+    first = [prices[t].frame.index[0] if t in prices else pd.NaT for t in report["ticker"]]
+    last = [prices[t].frame.index[-1] if t in prices else pd.NaT for t in report["ticker"]]
+    report["first_date"] = pd.to_datetime(pd.Series(first, dtype="datetime64[ns]"))
+    report["last_date"] = pd.to_datetime(pd.Series(last, dtype="datetime64[ns]"))
+    report["rows"] = [len(prices[t].frame) if t in prices else 0 for t in report["ticker"]]
+    return report.reset_index(drop=True)[list(REPORT_COLUMNS)]
+
+
+def note_missing_sessions(report: pd.DataFrame, prices: dict[str, Any], seen: dict) -> pd.DataFrame:
+    """Add to the issue the union-calendar sessions inside a ticker's used history that its source has no row for
+    (``seen``: each ticker's dates in the source, dropped rows included)."""
+    if not prices:
+        return report
+    calendar = np.unique(np.concatenate([d.frame.index.asi8 for d in prices.values()]))
+    issues = report["issue"].tolist()
+    for k, ticker in enumerate(report["ticker"]):
+        if ticker not in prices:
+            continue
+        own = prices[ticker].frame.index.asi8
+        inside = calendar[(calendar >= own[0]) & (calendar <= own[-1])]
+        missing = np.setdiff1d(inside, seen[ticker])
+        if len(missing):
+            first = stamp(missing[0])
+            note = (f"{len(missing)} session{'s' * (len(missing) > 1)} missing inside its history "
+                    f"(no row in the source; first {first})")
+            issues[k] = f"{issues[k]}; {note}" if issues[k] else note
+    report["issue"] = issues
+    return report

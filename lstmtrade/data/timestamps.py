@@ -43,6 +43,8 @@ def parse_timestamps(column: pd.Series, date_format: str | None = None, *, stric
     ``strict``: the first row that is empty or does not parse raises :class:`BadTimestamp`; otherwise such
     rows become NaT. Mixed zones raise in both modes (they make the whole column ambiguous).
     """
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return _stored(column, strict)
     text = column.astype("string").str.strip()
     empty = (text.isna() | (text == "")).to_numpy()
     if strict and empty.any():
@@ -68,6 +70,19 @@ def parse_timestamps(column: pd.Series, date_format: str | None = None, *, stric
             values = values - pd.to_timedelta(offsets, unit="min")  # intraday: to UTC
         # else: daily bars with a zone keep their local dates
     return values.to_numpy(dtype="datetime64[ns]")
+
+
+def _stored(column: pd.Series, strict: bool) -> np.ndarray:
+    """Timestamps stored as such (a Parquet column) under the same convention as text: a zone converts intraday
+    bars to UTC, and daily bars at local midnight keep their local date."""
+    index = pd.DatetimeIndex(column)
+    if strict and index.isna().any():
+        raise BadTimestamp(int(np.argmax(index.isna())), "empty date")
+    if index.tz is not None:
+        local = index.tz_localize(None)
+        known = local[~local.isna()]
+        index = local if (known == known.normalize()).all() else index.tz_convert("UTC").tz_localize(None)
+    return _in_range(index, column.astype(str), strict).to_numpy(dtype="datetime64[ns]")
 
 
 def _with_format(text: pd.Series, date_format: str, empty: np.ndarray, strict: bool) -> np.ndarray:

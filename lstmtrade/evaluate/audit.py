@@ -33,6 +33,7 @@ from ..config import Config
 from ..data.prices import PriceData
 from ..errors import StrategyError
 from ..forecast.predictions import Predictions
+from ..forecast.ray_backend import session_for
 from ..forecast.walkforward import walk_forward_predict
 from ..formatting import stamp
 from .performance import performance
@@ -56,8 +57,14 @@ class Check:
 def audit(prices: PriceData, config: Config, strategy: type, params: dict[str, Any] | None = None,
           cuts: tuple[float, ...] = CUTS, strategy_cuts: int = STRATEGY_CUTS, seed: int = 0,
           progress: Callable[[str], None] | None = None) -> list[Check]:
-    """Run the checks and return one :class:`Check` each (see the module docstring)."""
-    params = params or {}
+    """Run the checks and return one :class:`Check` each (see the module docstring). With ``--backend ray`` every
+    walk-forward's folds run on one Ray session."""
+    with session_for(config):
+        return _audit(prices, config, strategy, params or {}, cuts, strategy_cuts, seed, progress)
+
+
+def _audit(prices: PriceData, config: Config, strategy: type, params: dict[str, Any], cuts: tuple[float, ...],
+           strategy_cuts: int, seed: int, progress: Callable[[str], None] | None) -> list[Check]:
     say = progress or (lambda text: None)
     costs = run_costs(config)
     # one periods-per-year for every run, from the full data: a cut must not change how VolTarget annualises

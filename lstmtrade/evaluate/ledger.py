@@ -29,8 +29,9 @@ from ..files import write_error
 
 LEDGER = "trials.jsonl"
 NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models",
-               "date_format", "capacity", "tracking"}  # date_format: the data hash already names the rows it read;
-# capacity: re-runs at other capitals, beside the result; tracking: where the run is also logged
+               "date_format", "capacity", "tracking", "backend", "ray_address"}  # date_format: the data hash
+# already names the rows it read; capacity: re-runs at other capitals, beside the result; tracking: where the run
+# is also logged; backend: where the folds train (Ray gives the local forecasts)
 # Settings added later: left out of the key while at their default, so earlier trials keep their keys.
 ADDED_LATER = {"periods_per_year": None, "borrow": 0.0, "borrow_file": None, "spread": None, "impact": 0.0,
                "max_participation": None, "min_commission": 0.0}

@@ -36,7 +36,7 @@ from ..files import atomic_write, ensure_folder
 NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission",
                 "slippage", "cash", "borrow", "borrow_file", "spread", "impact", "max_participation", "min_commission",
                 "capacity", "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds",
-                "tracking"}
+                "tracking", "backend", "ray_address"}
 
 
 @functools.lru_cache(maxsize=None)

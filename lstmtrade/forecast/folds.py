@@ -128,6 +128,25 @@ def ticker_series(frames: Mapping[str, pd.DataFrame], calendar: pd.DatetimeIndex
     return out
 
 
+@dataclass
+class PanelRows:
+    """Every ticker's series on the calendar, computed once and shared by a run's forecasters (the LSTM and
+    each baseline read the same features, target and labels; only ``features`` and ``target`` change them)."""
+
+    calendar: pd.DatetimeIndex
+    universe: bool
+    series: list[TickerSeries]
+    key: tuple  # (features, target) they were computed for
+
+
+def panel_rows(prices: Any, config: Config) -> PanelRows:
+    """:class:`PanelRows` of ``prices`` (a PriceData, a Universe or a ``{ticker: PriceData}`` mapping)."""
+    frames, universe = frames_of(prices)
+    calendar = calendar_of(frames)
+    return PanelRows(calendar, universe, ticker_series(frames, calendar, config, universe),
+                     (tuple(config.features), config.target))
+
+
 def _rank_labels(series: list[TickerSeries], n_dates: int) -> None:
     """Label = the target's cross-sectional percentile rank on its date, centred on 0 (in [-0.5, 0.5])."""
     wide = np.full((n_dates, len(series)), np.nan)

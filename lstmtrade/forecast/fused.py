@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 import torch
 
 from .train import TrainHistory, TrainSettings
+from .windows import Windows
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as train.fit uses them
 ALIGN = 64  # each fold's flat parameter row is padded to a multiple of this (vector-width alignment)
@@ -234,10 +235,11 @@ class StackedAdam:
 GROUP = 8  # folds trained together; fixed so that a fold's arithmetic never depends on how many follow
 
 
-def fit_folds(nets: Sequence[torch.nn.Module], xs: Sequence[torch.Tensor], ys: Sequence[torch.Tensor],
+def fit_folds(nets: Sequence[torch.nn.Module], xs: Sequence, ys: Sequence[torch.Tensor],
               settings: TrainSettings, seeds: Sequence[int],
               on_epoch: FusedEpochCallback | None = None, group: int = GROUP) -> list[TrainHistory]:
-    """Train single-layer LSTMRegressors ``nets[k]`` on ``(xs[k], ys[k])`` together, in place.
+    """Train single-layer LSTMRegressors ``nets[k]`` on ``(xs[k], ys[k])`` together, in place (``xs[k]``: an
+    (N, T, F) tensor or :class:`~lstmtrade.forecast.windows.Windows`).
 
     Equivalent, fold by fold, to ``train.fit(nets[k], xs[k], ys[k], None, None, settings, seeds[k])``
     without early stopping: ``settings.epochs`` epochs of seeded batch order and Adam.
@@ -252,7 +254,9 @@ def fit_folds(nets: Sequence[torch.nn.Module], xs: Sequence[torch.Tensor], ys: S
         real = len(nets[lo: lo + group])
         pad = group - real
         g_nets = list(nets[lo: lo + group]) + [copy.deepcopy(nets[lo]) for _ in range(pad)]
-        g_xs = list(xs[lo: lo + group]) + [xs[lo][:1] * 0 for _ in range(pad)]
+        first = Windows.of(xs[lo])
+        dummy = Windows.dense(first.matrix.new_zeros(1, first.lookback, first.matrix.shape[1]))  # one zero window
+        g_xs = [Windows.of(x) for x in xs[lo: lo + group]] + [dummy] * pad
         g_ys = list(ys[lo: lo + group]) + [ys[lo][:1] * 0 for _ in range(pad)]
         g_seeds = list(seeds[lo: lo + group]) + [0] * pad
         cb = None
@@ -271,11 +275,18 @@ def _fit_group(nets, xs, ys, settings: TrainSettings, seeds, on_epoch) -> list[T
     sizes = [len(x) for x in xs]
     n_max = max(sizes)
     T, F = xs[0].shape[1:]
-    x_all = xs[0].new_zeros(K, n_max, T, F)
+    # every fold's feature rows in one matrix and each window's first row in it: a batch (K, B, T, F) is
+    # gathered step by step, never the (K, n_max, T, F) array of every window
+    matrix = torch.cat([x.matrix.to(device) for x in xs])
+    offsets = [0]
+    for x in xs[:-1]:
+        offsets.append(offsets[-1] + len(x.matrix))
+    starts = torch.zeros(K, n_max, dtype=torch.long, device=device)
     y_all = ys[0].new_zeros(K, n_max)
     for k in range(K):
-        x_all[k, : sizes[k]] = xs[k]
+        starts[k, : sizes[k]] = xs[k].starts.to(device) + offsets[k]
         y_all[k, : sizes[k]] = ys[k]
+    steps = torch.arange(T, device=device)
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     batches = torch.tensor([-(-n // B) for n in sizes])
     n_steps = int(batches.max())
@@ -295,7 +306,8 @@ def _fit_group(nets, xs, ys, settings: TrainSettings, seeds, on_epoch) -> list[T
             idx = index[:, s].to(device)
             w = weight[:, s]
             count = w.sum(-1).clamp_min(1.0)
-            xb, yb = x_all[rows, idx], y_all[rows, idx]
+            xb = matrix.index_select(0, (starts[rows, idx][..., None] + steps).reshape(-1)).view(K, B, T, F)
+            yb = y_all[rows, idx]
             losses, grad = fused_grads(flat, layout, xb, yb, w, count, settings.loss)
             adam.step(flat, grad, live)
             totals += (losses.double() * count.double()).cpu() * live.double()

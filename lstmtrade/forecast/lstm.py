@@ -16,9 +16,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import Config, Progress
-from ..features import StandardScaler, windows
+from ..features import StandardScaler
+from ..features import windows as whole_windows
 from .engines import resolve_engine
 from .folds import FoldData, fit_scaler, rows_of
+from .windows import Windows, scaled_windows
 
 _INIT_LOCK = threading.Lock()  # folds trained in threads initialise their nets one at a time
 
@@ -36,13 +38,28 @@ class FittedFold:
     scalers: dict[str, StandardScaler] = field(default_factory=dict)  # per ticker, for a universe
 
     def predict(self, features: np.ndarray, rows: range | np.ndarray, ticker: str | None = None) -> np.ndarray:
-        """Predicted returns for ``rows`` of one ticker's raw feature matrix (windows end at each row)."""
-        return self.predict_windows(self.scaled_windows(features, rows, ticker))
+        """Predicted returns for ``rows`` of one ticker's raw feature matrix (windows end at each row).
+
+        Only the rows those windows touch are scaled, and each chunk's windows are gathered from them as it
+        is predicted (:class:`~lstmtrade.forecast.windows.Windows`): the same floats as whole windows."""
+        import torch
+
+        from .train import predict
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros(0)
+        scaler = self.scalers.get(ticker, self.scaler) if ticker is not None else self.scaler
+        x, (starts,) = scaled_windows(features, scaler, [rows], self.lookback)
+        device = next(self.net.parameters()).device
+        windows = Windows(torch.from_numpy(x).to(device), torch.from_numpy(starts).to(device), self.lookback)
+        return predict(self.net, windows).double().cpu().numpy() * self.y_std + self.y_mean
 
     def scaled_windows(self, features: np.ndarray, rows: range | np.ndarray, ticker: str | None = None) -> np.ndarray:
-        """The network's float32 inputs for ``rows``: the ticker's features through its own scaler, as windows."""
+        """The network's float32 inputs for ``rows`` as whole windows, the ticker's features through its own scaler
+        (a signal's last windows: a few per ticker, stacked across tickers by :mod:`lstmtrade.live.universe`)."""
         scaler = self.scalers.get(ticker, self.scaler) if ticker is not None else self.scaler
-        return windows(scaler.transform(features), rows, self.lookback).astype(np.float32)
+        return whole_windows(scaler.transform(features), rows, self.lookback).astype(np.float32)
 
     def predict_windows(self, inputs: np.ndarray) -> np.ndarray:
         """Predicted returns for ready windows (N, lookback, F), in the fixed-size chunks of
@@ -64,12 +81,12 @@ class FittedFold:
 
 @dataclass
 class PreparedFold:
-    """A fold's scaled training tensors and its freshly initialised (seeded) net, untrained."""
+    """A fold's scaled training windows and its freshly initialised (seeded) net, untrained."""
 
     net: Any
-    x_fit: Any  # (N, T, F) float32 tensor, windows of every ticker's fit rows
+    x_fit: Windows  # (N, T, F) windows of every ticker's fit rows, gathered batch by batch
     y_fit: Any  # (N,) standardised labels
-    x_val: Any
+    x_val: Windows | None  # validation windows over the same matrix
     y_val: Any
     scalers: dict[str, StandardScaler]
     y_mean: float
@@ -82,7 +99,12 @@ class PreparedFold:
 
 
 def prepare_lstm_fold(data: FoldData, config: Config, device: Any) -> PreparedFold:
-    """Shared by every engine so that each starts a fold from the same weights and data."""
+    """Shared by every engine so that each starts a fold from the same weights and data.
+
+    Each ticker's scaled features are kept once, as float32 rows of one matrix (only the rows its windows
+    touch); the fit and validation windows are start rows into it (:class:`~lstmtrade.forecast.windows.Windows`),
+    so memory grows with rows x features, not rows x lookback x features.
+    """
     import torch
 
     from .model import LSTMRegressor
@@ -91,25 +113,30 @@ def prepare_lstm_fold(data: FoldData, config: Config, device: Any) -> PreparedFo
     lookback = data.lookback
     labels = np.concatenate([p.label[rows_of(p.fit)] for p in data.pieces])
     y_mean, y_std = float(labels.mean()), float(labels.std()) or 1.0
-    scalers, fit_x, fit_y, val_x, val_y = {}, [], [], [], []
+    del labels
+    scalers, parts, fit_starts, val_starts, fit_y, val_y, offset = {}, [], [], [], [], [], 0
     for p in data.pieces:
         scaler = scalers[p.ticker] = fit_scaler(p, lookback)
-        x = scaler.transform(p.features)
-        fit_x.append(windows(x, p.fit, lookback).astype(np.float32))
+        x, (fit, val) = scaled_windows(p.features, scaler, [p.fit, p.val], lookback)
+        parts.append(x)
+        fit_starts.append(fit + offset)
         fit_y.append(p.label[rows_of(p.fit)])
         if len(p.val):
-            val_x.append(windows(x, p.val, lookback).astype(np.float32))
+            val_starts.append(val + offset)
             val_y.append(p.label[rows_of(p.val)])
+        offset += len(x)
+    matrix = torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts)).to(device)
+    del parts
 
-    def tensors(xs: list, ys: list):
-        if not xs:
+    def tensors(starts: list, ys: list):
+        if not starts:
             return None, None
-        x = xs[0] if len(xs) == 1 else np.concatenate(xs)
         y = ((np.concatenate(ys) - y_mean) / y_std).astype(np.float32)
-        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        return (Windows(matrix, torch.from_numpy(np.concatenate(starts)).to(device), lookback),
+                torch.from_numpy(y).to(device))
 
-    x_fit, y_fit = tensors(fit_x, fit_y)
-    x_val, y_val = tensors(val_x, val_y)
+    x_fit, y_fit = tensors(fit_starts, fit_y)
+    x_val, y_val = tensors(val_starts, val_y)
     seed = fold_seed(config.seed, data.fold.index)
     n_features = data.pieces[0].features.shape[1]
     with _INIT_LOCK:  # torch's global generator: one fold's initialisation at a time across threads

@@ -1,5 +1,6 @@
 """Training many folds (and seed-ensemble members) at once: threads for the native engine, whose C kernel
-releases the GIL, and worker processes (one torch thread each) for the loop engine.
+releases the GIL, worker processes (one torch thread each) for the loop engine, and Ray tasks for
+``--backend ray`` (:func:`on_ray`, through the one adapter :mod:`lstmtrade.forecast.ray_backend`).
 
 Every job is one network: a fold's rows and the member's one-seed config. A job's result does not depend on
 which thread or process trained it, nor on how many ran beside it.
@@ -103,3 +104,81 @@ def serialised(progress: Progress) -> Progress:
     return report
 
 
+@dataclass
+class RayTask:
+    """What one Ray task trains: one fold of one member, or (fused engine) a group of a member's folds trained
+    together exactly as locally. The rows are rebuilt in the worker from the features in the object store."""
+
+    folds: list  # Fold
+    member: int
+    config: Config  # the member's config, engine and threads made concrete by the driver
+    first: int  # first row a window may end at
+    lookback: int
+    fused: bool = False
+
+
+def _ray_task(task: RayTask, series: Any) -> list[tuple[Any, dict, float]]:
+    """``(values, info, seconds)`` per fold of ``task``, in a Ray worker (its own torch threads, one per CPU)."""
+    from .folds import fold_pieces
+
+    t0 = time.perf_counter()
+    datas = [FoldData(fold, lookback=task.lookback, pieces=fold_pieces(fold, series, task.first)) for fold in task.folds]
+    state = LSTM.setup(task.config)
+    if task.fused:
+        return [(values, info, share) for values, info, share in LSTM.fit_predict_all(datas, task.config, state, None)]
+    values, info = LSTM.fit_predict(datas[0], task.config, state, None)
+    return [(values, info, time.perf_counter() - t0)]
+
+
+def on_ray(jobs_list: list[Job], series: Any, first: int, engine: str, config: Config):
+    """Train (fold, member) jobs as Ray tasks, largest first; yield ``(job, values, info, seconds)`` as they finish.
+
+    The features of every ticker (``series``) go into the object store once; each task takes its fold's rows
+    from them. Tasks run the engine the driver resolved (a worker that cannot build the native kernel fails
+    with that reason rather than train another way) with ``threads`` torch threads (1 by default, one CPU
+    each), so each fold's forecasts equal a local run's. With the fused engine a task is one of a member's
+    fixed groups of folds, as grouped locally. ``config.jobs`` caps the tasks in flight (0: Ray decides).
+    """
+    from .engines import device_type
+    from .fused import GROUP
+    from .ray_backend import run_tasks
+
+    by_key = {job.key: job for job in jobs_list}
+    fused = engine == "fused"
+    threads = config.threads or 1
+    tasks = []
+    for member in sorted({job.member for job in jobs_list}):
+        mine = [job for job in jobs_list if job.member == member]
+        if not fused:
+            mine.sort(key=lambda j: -j.data.n_fit)
+        size = GROUP if fused else 1
+        for lo in range(0, len(mine), size):
+            group = mine[lo: lo + size]
+            member_config = group[0].config.replace(engine=engine, threads=threads)
+            tasks.append(RayTask([job.data.fold for job in group], member, member_config, first,
+                                 group[0].data.lookback, fused))
+    gpus = 1 if device_type(config.device) == "cuda" else 0
+    for task, results in run_tasks(_ray_task, tasks, series, workers=config.jobs, num_cpus=threads, num_gpus=gpus,
+                                   address=config.ray_address):
+        for fold, (values, info, seconds) in zip(task.folds, results):
+            yield by_key[(fold.index, task.member)], values, info, seconds
+
+
+def _ray_member(item: tuple[int, Config], data: FoldData) -> Any:
+    from .lstm import fit_lstm_fold
+
+    return fit_lstm_fold(data, item[1])
+
+
+def members_on_ray(data: FoldData, configs: list[Config], engine: str, config: Config) -> list[Any]:
+    """One fold's members (``lstmtrade train``), each a Ray task: their FittedFolds, in member order."""
+    from .engines import device_type
+    from .ray_backend import run_tasks
+
+    threads = config.threads or 1
+    configs = [c.replace(engine=engine, threads=threads) for c in configs]
+    gpus = 1 if device_type(config.device) == "cuda" else 0
+    done = {item[0]: fitted for item, fitted in run_tasks(
+        _ray_member, list(enumerate(configs)), data, workers=config.jobs, num_cpus=threads, num_gpus=gpus,
+        address=config.ray_address)}
+    return [done[m] for m in range(len(configs))]

@@ -66,7 +66,8 @@ def fit(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch
         on_epoch: EpochCallback | None = None, engine: str = "loop") -> TrainHistory:
     """Train ``model`` in place; with early stopping, restore the weights of the best validation epoch.
 
-    Shapes: x (N, T, F), y (N,), all on the model's device. ``engine`` runs each epoch's minibatches:
+    Shapes: x (N, T, F), y (N,), all on the model's device; x may be a dense tensor or
+    :class:`~lstmtrade.forecast.windows.Windows` (gathered batch by batch, the same floats). ``engine`` runs each epoch's minibatches:
     ``loop`` with torch autograd and Adam, ``native`` in the C kernel (:mod:`lstmtrade.forecast.native`, one
     LSTM layer on the CPU). Batch order, initial weights, early stopping and the returned history are
     the same for both.
@@ -142,7 +143,8 @@ PREDICT_CHUNK = 256  # fixed batch shape: row t's prediction is bit-identical ho
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Predictions for windows x (N, T, F) -> (N,), computed in zero-padded chunks of a fixed size.
+    """Predictions for windows x (N, T, F) -> (N,), computed in zero-padded chunks of a fixed size (x: a tensor
+    or :class:`~lstmtrade.forecast.windows.Windows`, each chunk gathered as it is predicted).
 
     Padding every chunk to the same shape makes each row's result independent of how many rows are
     predicted with it, so truncating the data cannot change a prediction even in its last bit.
@@ -155,4 +157,4 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if pad:
             chunk = torch.cat([chunk, chunk.new_zeros((pad,) + tuple(chunk.shape[1:]))])
         outputs.append(model(chunk)[: PREDICT_CHUNK - pad])
-    return torch.cat(outputs) if outputs else x.new_zeros(0)
+    return torch.cat(outputs) if outputs else torch.zeros(0, device=x.device)

@@ -22,35 +22,40 @@ from ..files import atomic_write, ensure_folder, write_exact_csv
 from ..splits import MIN_FIT_ROWS, Fold, WalkForward
 from .engines import resolve_engine, resolve_jobs
 from .ensemble import FittedEnsemble, combine, member_config, member_seeds, n_members
-from .folds import FoldData, TickerSeries, calendar_of, fold_dates, fold_pieces, frames_of, rows_of, ticker_series
+from .folds import FoldData, PanelRows, TickerSeries, fold_dates, fold_pieces, panel_rows, rows_of
 from .forecasters import FORECASTERS
 from .lstm import LSTM
-from .parallel import Job, in_processes, in_threads, member_progress, serialised
+from .parallel import Job, in_processes, in_threads, member_progress, on_ray, serialised
 from .predictions import Predictions
 
 
 def walk_forward_predict(prices: Any, config: Config, progress: Progress | None = None,
-                         model: str | None = None, cache: Any = None, fold_dir: Path | None = None) -> Predictions:
+                         model: str | None = None, cache: Any = None, fold_dir: Path | None = None,
+                         rows: PanelRows | None = None) -> Predictions:
     """Predict every out-of-sample (date, ticker) with the forecaster ``model`` (default ``config.model``).
 
     ``prices`` is a :class:`~lstmtrade.data.PriceData` (one ticker) or a universe (``{ticker: PriceData}``
     or an object with such a ``prices`` mapping). ``cache`` (a :class:`lstmtrade.forecast.cache.FoldCache`) skips
     folds trained before with the same rows and settings, and stores each new fold as soon as it finishes.
     LSTM folds train ``resolve_jobs`` at a time: in threads with the native engine, else in worker
-    processes with one torch thread each. ``fold_dir`` receives each fold's predictions (``fold-NNN.csv``)
+    processes with one torch thread each; with ``config.backend == "ray"`` every fold (and member) is a Ray
+    task, with the same forecasts (:func:`lstmtrade.forecast.parallel.on_ray`). ``fold_dir`` receives each fold's predictions (``fold-NNN.csv``)
     as soon as the fold finishes, and its model (``fold-NNN.pt``) when ``config.save_models``.
 
     With ``config.seeds`` = N > 1 (LSTM only) every fold trains N members, member m with seed
     ``config.seed + m`` (see :mod:`lstmtrade.forecast.ensemble`); each (fold, member) is one job for the threads,
     processes and cache. The prediction is the members' mean, ``uncertainty`` their standard deviation,
     and ``Predictions.members`` keeps each member's own predictions.
+
+    ``rows`` (:func:`lstmtrade.forecast.folds.panel_rows` of the same prices) saves computing every ticker's
+    features again when several forecasters run on the same data (a run's baselines).
     """
     model = model or config.model
     if progress is not None:
         progress = serialised(progress)  # folds may report from several threads
-    frames, universe = frames_of(prices)
-    calendar = calendar_of(frames)
-    series = ticker_series(frames, calendar, config, universe)
+    if rows is None or rows.key != (tuple(config.features), config.target):
+        rows = panel_rows(prices, config)
+    calendar, universe, series = rows.calendar, rows.universe, rows.series
     first_row = warmup(config.features)
     lookback = config.lookback if model == "lstm" else 1
     splitter = WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback,
@@ -72,7 +77,8 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     reports: dict[int, dict] = {}
     clock = {"train": 0.0}
     waiting: dict[int, dict[int, tuple]] = {}  # fold -> member -> (values, info, seconds)
-    for data, member, values, info, seconds in _timed(_fold_results(datas, config, model, progress, cache), clock):
+    for data, member, values, info, seconds in _timed(_fold_results(datas, config, model, progress, cache,
+                                                                                      (series, first)), clock):
         waiting.setdefault(data.fold.index, {})[member] = (values, info, seconds)
         if len(waiting[data.fold.index]) < len(seeds):
             continue  # the fold is finished when its last member is
@@ -166,21 +172,24 @@ def _save_fold(folder: Path, fold: Fold, part: pd.DataFrame, fitted: Any, config
                    calendar[(fold.val or fold.fit).stop - 1])
 
 
-def _fold_results(datas: list[FoldData], config: Config, model: str, progress: Progress | None, cache: Any):
+def _fold_results(datas: list[FoldData], config: Config, model: str, progress: Progress | None, cache: Any,
+                  rows: tuple = ()):
     """Yield ``(data, member, predictions, info, seconds)`` for every fold and seed-ensemble member: from
-    the cache, or trained. Members are independent jobs, trained the way folds are (threads, processes)."""
+    the cache, or trained. Members are independent jobs, trained the way folds are (threads, processes, or
+    Ray tasks, which rebuild their rows from ``rows``: every ticker's series and the first window row)."""
     forecaster = FORECASTERS[model]
     engine = resolve_engine(config, model)
     ensemble = n_members(config, model) > 1
     jobs_list = [Job(data, m, member_config(config, m)) for m in range(n_members(config, model)) for data in datas]
     jobs = resolve_jobs(config, engine, len(jobs_list)) if model == "lstm" else 1
-    threaded = engine == "native" and jobs > 1  # the C kernel releases the GIL: folds in threads
-    parallel = model == "lstm" and jobs > 1 and not threaded
-    fused = model == "lstm" and not parallel and engine == "fused"
+    on_cluster = model == "lstm" and config.backend == "ray"
+    threaded = engine == "native" and jobs > 1 and not on_cluster  # the C kernel releases the GIL: folds in threads
+    parallel = model == "lstm" and jobs > 1 and not threaded and not on_cluster
+    fused = model == "lstm" and not parallel and engine == "fused"  # with Ray too: groups of folds as tasks
     keys: dict[tuple[int, int], str] = {}
     hits: dict[tuple[int, int], tuple] = {}
     if cache is not None and model == "lstm":
-        threads = 1 if parallel else (config.threads or cache.torch_threads())
+        threads = (config.threads or 1) if on_cluster else 1 if parallel else (config.threads or cache.torch_threads())
         kernel = None
         if engine == "native":
             from .native import kernel_id
@@ -214,6 +223,10 @@ def _fold_results(datas: list[FoldData], config: Config, model: str, progress: P
             cache.put(keys[job.key], values, {k: v for k, v in info.items() if not k.startswith("_")})
         return values, info
 
+    if on_cluster:
+        for job, values, info, seconds in on_ray(todo, *rows, engine, config):
+            yield (job.data, job.member, *done(job, values, info), seconds)
+        return
     if parallel:
         for job, values, info, seconds in in_processes(todo, jobs):
             yield (job.data, job.member, *done(job, values, info), seconds)

@@ -119,6 +119,13 @@ def fit_final(data: FoldData, config: Config, progress: Progress | None = None) 
         return lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
                                                  "epochs": total, "loss": loss, **extra})
 
+    if config.backend == "ray":  # each member a Ray task, trained as here (epochs are not reported back)
+        from ..forecast.engines import resolve_engine
+        from ..forecast.parallel import members_on_ray
+
+        members = members_on_ray(data, [member_config(config, m) for m in range(config.seeds)],
+                                 resolve_engine(config), config)
+        return members[0] if config.seeds == 1 else FittedEnsemble(members, member_seeds(config))
     if config.seeds == 1:
         return fit_lstm_fold(data, config, device, settings, hook(None))
     members = [fit_lstm_fold(data, member_config(config, m), device, settings, hook(m)) for m in range(config.seeds)]

@@ -83,7 +83,9 @@ def plan_tasks(plan: SweepPlan, todo: list[Trial], cache: str | None, jobs: int,
     for members in groups.values():
         engine = resolve_engine(members[0][1])
         folds_at_once = max(1, cpu_cores() // workers) if engine == "native" else 1
-        tasks.append(Task([(i, c.replace(jobs=folds_at_once, threads=c.threads or 1)) for i, c in members], cache))
+        # trials run where the sweep's backend puts them; their folds train where the trial runs
+        tasks.append(Task([(i, c.replace(jobs=folds_at_once, threads=c.threads or 1, backend="local"))
+                           for i, c in members], cache))
     return tasks, workers
 
 
@@ -156,27 +158,8 @@ def _execute_pool(tasks: list[Task], prices: Any, workers: int) -> Iterator[list
 
 
 def _execute_ray(tasks: list[Task], prices: Any, workers: int, address: str | None) -> Iterator[list[Outcome]]:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError('--backend ray needs Ray: pip install "lstmtrade[ray]"') from None
-    started = not ray.is_initialized()
-    if started:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except ConnectionError as exc:  # no cluster there, or one that wants a token (RAY_AUTH_MODE=token)
-            raise ConfigError(f"--address {address}: {str(exc).splitlines()[0]}") from None
-    remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
-    prices_ref = ray.put(prices)  # into the object store once, shared by every task
-    queue, pending = list(tasks), []
-    try:
-        while queue or pending:
-            while queue and len(pending) < workers:
-                pending.append(remote.remote(queue.pop(0), prices_ref))
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+    """Each task a Ray task (:mod:`lstmtrade.forecast.ray_backend`): the prices in the object store once."""
+    from ..forecast.ray_backend import run_tasks
+
+    for _, outcomes in run_tasks(run_task, tasks, prices, workers=workers, address=address, option="--address"):
+        yield outcomes

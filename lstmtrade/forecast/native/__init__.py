@@ -138,7 +138,7 @@ def _bind(lib: Any) -> Any:
     lib.lt_loss_grad.argtypes = [_float_p, _float_p, _float_p, _float_p] + [ctypes.c_int] * 5 + [
         ctypes.c_float, _float_p]
     lib.lt_train_epoch.restype = ctypes.c_double
-    lib.lt_train_epoch.argtypes = [_float_p, _float_p, _float_p, _long_p, _float_p, _float_p, _int64_p,
+    lib.lt_train_epoch.argtypes = [_float_p, _float_p, _float_p, _long_p, _float_p, _int64_p, _float_p, _int64_p,
                                    ctypes.c_long] + [ctypes.c_int] * 4 + [ctypes.c_float] * 4 + [
         ctypes.c_int, ctypes.c_float]
     return lib
@@ -204,16 +204,21 @@ class NativeTrainer:
         self.m = np.zeros_like(self.params)
         self.v = np.zeros_like(self.params)
         self.step = ctypes.c_long(0)
-        self.x, self.y = _floats(x_fit), _floats(y_fit)
+        from ..windows import Windows
+
+        windows = Windows.of(x_fit)  # the feature matrix and window starts, read by the kernel as they are
+        self.x, self.y = _floats(windows.matrix), _floats(y_fit)
+        self.starts = np.ascontiguousarray(windows.starts.cpu().numpy(), dtype=np.int64)
+        self.lookback = windows.lookback
         self.batch_size, self.lr, self.loss = batch_size, lr, LOSS_KINDS[loss]
 
     def epoch(self, order: Any) -> float:
         """One epoch over the training rows in ``order`` (a permutation); returns its mean loss."""
         order = np.ascontiguousarray(np.asarray(order), dtype=np.int64)
-        n, lookback = self.x.shape[0], self.x.shape[1]
+        n, lookback = len(self.starts), self.lookback
         loss = self.lib.lt_train_epoch(
-            _ptr(self.params), _ptr(self.m), _ptr(self.v), ctypes.byref(self.step), _ptr(self.x), _ptr(self.y),
-            _ptr(order, _int64_p), n, lookback, self.features, self.hidden, self.batch_size, self.lr, 0.9, 0.999,
+            _ptr(self.params), _ptr(self.m), _ptr(self.v), ctypes.byref(self.step), _ptr(self.x),
+            _ptr(self.starts, _int64_p), _ptr(self.y), _ptr(order, _int64_p), n, lookback, self.features, self.hidden, self.batch_size, self.lr, 0.9, 0.999,
             1e-8, self.loss, 1.0)
         if loss < 0:
             raise MemoryError("the native LSTM kernel could not allocate its work space")

@@ -111,15 +111,16 @@ static void gemm(int M, int N, int K, const float *A, long ars, long acs, const 
     }
 }
 
-/* Forward and backward over the nb windows x[rows[b]] (rows NULL: the first nb) of x [N][T][F] with
- * targets y[rows[b]]; adds the gradient into grad (zeroed by the caller) and returns the batch's mean
- * loss.
+/* Forward and backward over the nb windows numbered rows[b] (rows NULL: the first nb) with targets
+ * y[rows[b]]; adds the gradient into grad (zeroed by the caller) and returns the batch's mean loss.
+ * Window r is the T x F contiguous floats from x + starts[r] * F: x is a feature matrix [rows][F] and
+ * starts[r] the first row of window r (starts NULL: x holds the windows one after another, [N][T][F]).
  *
  * Each time step's input projection and recurrence are one matrix product: row b of HX[t] holds
  * [h_{t-1}, x_t] and WT stacks W_hh^T over W_ih^T, so z_t = HX[t] WT (+ biases, added with the gates).
  * The weight gradients are then one product over all (t, b) rows: HX^T dz. */
-static double batch_grad(const float *params, float *grad, const float *x, const float *y, const int64_t *rows,
-                         int nb, int T, int F, int H, int loss_kind, float delta, float *work) {
+static double batch_grad(const float *params, float *grad, const float *x, const int64_t *starts, const float *y,
+                         const int64_t *rows, int nb, int T, int F, int H, int loss_kind, float delta, float *work) {
     const int G = 4 * H, NV = H / 8, K1 = H + F;
     const long S = (long)nb * K1; /* one time step of HX */
     const float *Wih = params, *Whh = Wih + (long)G * F, *bih = Whh + (long)G * H, *bhh = bih + G;
@@ -144,7 +145,8 @@ static double batch_grad(const float *params, float *grad, const float *x, const
         bias[j] = bih[j] + bhh[j];
     }
     for (int b = 0; b < nb; b++) {
-        const float *src = x + (rows ? rows[b] : b) * (long)T * F;
+        int64_t r = rows ? rows[b] : b;
+        const float *src = x + (starts ? starts[r] : r * (int64_t)T) * (long)F;
         memset(HX + (long)b * K1, 0, sizeof(float) * H);
         for (int t = 0; t <= T; t++)
             for (int f = 0; f < F; f++) HX[t * S + (long)b * K1 + H + f] = t < T ? src[(long)t * F + f] : 0.0f;
@@ -243,13 +245,15 @@ long lt_param_count(int F, int H) { return 4L * H * F + 4L * H * H + 8L * H + H 
 double lt_loss_grad(const float *params, float *grad, const float *x, const float *y, int nb, int T, int F,
                     int H, int loss_kind, float delta, float *work) {
     memset(grad, 0, sizeof(float) * lt_param_count(F, H));
-    return batch_grad(params, grad, x, y, NULL, nb, T, F, H, loss_kind, delta, work);
+    return batch_grad(params, grad, x, NULL, y, NULL, nb, T, F, H, loss_kind, delta, work);
 }
 
-/* One epoch: batches of `batch` rows of x [N][T][F] in the given order, an Adam step after each.
+/* One epoch: batches of `batch` of the N windows (x, starts: as batch_grad reads them) in the given order,
+ * an Adam step after each.
  * m, v: Adam moments; *step: Adam's step count (in and out). Returns the epoch's mean loss
  * (sum of batch mean loss x batch rows / N), or -1 when memory runs out. */
-double lt_train_epoch(float *params, float *m, float *v, long *step, const float *x, const float *y,
+double lt_train_epoch(float *params, float *m, float *v, long *step, const float *x, const int64_t *starts,
+                      const float *y,
                       const int64_t *order, long N, int T, int F, int H, int batch, float lr, float beta1,
                       float beta2, float eps, int loss_kind, float delta) {
     long P = lt_param_count(F, H);
@@ -263,7 +267,7 @@ double lt_train_epoch(float *params, float *m, float *v, long *step, const float
     for (long lo = 0; lo < N; lo += batch) {
         int nb = (int)(N - lo < batch ? N - lo : batch);
         memset(grad, 0, sizeof(float) * P);
-        total += batch_grad(params, grad, x, y, order + lo, nb, T, F, H, loss_kind, delta, work) * nb;
+        total += batch_grad(params, grad, x, starts, y, order + lo, nb, T, F, H, loss_kind, delta, work) * nb;
         long s = ++*step;
         float c2 = (float)sqrt(1.0 - pow(beta2, (double)s));
         float size = (float)(lr / (1.0 - pow(beta1, (double)s)));
