@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from lstmtrade.data import sources
-from lstmtrade.data.panel import REPORT_COLUMNS, Universe, is_universe, load_universe
+from lstmtrade.data.panel import Universe, is_universe, load_universe
 from lstmtrade.data.prices import load_prices
+from lstmtrade.data.screen import REPORT_COLUMNS
 from lstmtrade.errors import DataError
 
 DATES = pd.bdate_range("2020-01-01", periods=120)
