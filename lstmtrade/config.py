@@ -148,7 +148,8 @@ FIELD_HELP: dict[str, str] = {
     "seeds": "Networks trained per fold (a seed ensemble; member m uses seed + m): the forecast traded is their "
              "mean, its uncertainty their standard deviation, and each member is also traded alone to show the "
              "spread a result would have had with another seed. 5 is a good choice for conclusions.",
-    "device": "cpu, cuda or auto (cuda when available).",
+    "device": "cpu, cuda, or auto: the GPU only where it pays (two or more layers, a wide network, or a pooled "
+              "universe; a small one-layer network stays on the CPU's C kernel), and the start-up line says why.",
     "threads": "torch CPU threads; 0 keeps torch's default.",
     "engine": "How LSTM folds are trained: native (C kernel, built on first use), loop (torch), fused (all "
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
@@ -330,8 +331,16 @@ def make_config(base: Config | None = None, **settings: Any) -> Config:
         raise ConfigError(str(exc)) from None
 
 
+# What a setting left unset (None) means: shown as the default in --help, and beside it in config.toml.
+UNSET_MEANS = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding",
+               "tickers": "all", "benchmark": "equal-weight buy-and-hold", "periods_per_year": "from the data",
+               "date_format": "ISO 8601", "borrow_file": "none", "spread": "none", "max_participation": "no cap",
+               "capacity": "none", "ray_address": "start Ray here"}
+
+
 def to_toml(config: Config) -> str:
-    """The fully resolved config as TOML text (what ``config.toml`` in a run folder holds)."""
+    """Every setting as TOML text (what ``config.toml`` in a run folder holds): a setting left unset is a comment
+    that says what it meant for the run (``# data: not set, so sample:MSFT``), so the file loads back as is."""
     lines = []
     params = {}
     for key, value in config.to_dict().items():
@@ -339,7 +348,7 @@ def to_toml(config: Config) -> str:
             params = value
             continue
         if value is None:
-            lines.append(f"# {key} = (not set)")
+            lines.append(f"# {key}: not set, so {UNSET_MEANS.get(key, 'none')}")
             continue
         lines.append(f"{key} = {_toml_value(value)}")
     if params:

@@ -114,9 +114,11 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
     timings["forecast_train"] = predictions.timings.get("train", 0.0)
     timings["forecast_other"] = timings["forecast"] - timings["forecast_train"]  # features, cache, fold files
     if cache is not None and cache.hits:
-        emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds)})
+        emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds), "seeds": predictions.n_members})
     try:
         return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out, rows=rows)
+    except KeyboardInterrupt:  # during the backtests or the pages: metrics.json (written last) is not there yet,
+        raise Interrupted(folder if cache is not None else None) from None  # and every fold is in the cache
     except WriteError as exc:
         raise _with_resume_hint(exc, folder) from None
 
@@ -283,7 +285,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
     key = trial_key(config.to_dict(), cls.__name__, params)
     sharpe = per_period_sharpe(strat.returns)
     if folder is not None and out is not None:
-        found = record_trial(out, prices.sha256, key, sharpe, str(folder))
+        found = record_trial(out, prices.sha256, key, sharpe, str(folder), annualised=metrics["strategy"]["sharpe"])
     else:
         found = [{"key": key, "sharpe": sharpe}]
     metrics["significance"] = {**significance(strat.returns, [t["sharpe"] for t in found]),

@@ -20,7 +20,7 @@ starts at or before T (and every prediction for a day <= T) unchanged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import ConfigError, DataError
 from .features import LABEL_REACH
@@ -30,10 +30,15 @@ MIN_FIT_ROWS = 20  # fewer training samples than this is not a model
 
 @dataclass(frozen=True)
 class Fold:
-    index: int
+    index: int  # 0, 1, ...: position in the walk-forward (seeds, cache keys)
     fit: range  # rows whose windows and labels train the model
     val: range  # purged validation tail for early stopping (empty when not used)
     test: range  # out-of-sample days this fold's model predicts
+
+    @property
+    def number(self) -> int:
+        """The fold as users see it, counted from 1: the console, predictions.csv, folds/fold-NNN.csv, the pages."""
+        return self.index + 1
 
     @property
     def train(self) -> range:
@@ -60,13 +65,32 @@ class WalkForward:
         if n_bars < needed:
             raise DataError(
                 f"too little history: {n_bars} bars, but {needed} are needed "
-                f"({first_row} warm-up + {self.min_train} --min-train + 1 test day)")
+                f"({first_row} warm-up + {self.min_train} --min-train + 1 test day){self.suggestion(n_bars, first_row)}")
         if self.train_window is not None and self.train_window < MIN_FIT_ROWS + 2 * self.purge:
             raise ConfigError(f"--train-window must be at least {MIN_FIT_ROWS + 2 * self.purge} "
                               f"(got {self.train_window})")
         folds = [self.fold_at(k, start, first_fit, n_bars)
                  for k, start in enumerate(range(s0, n_bars, self.retrain_every))]
         return folds
+
+    def suggestion(self, n_bars: int, first_row: int) -> str:
+        """For data too short for these settings: smaller ``--min-train`` and ``--retrain-every`` that fit it (about
+        three fifths of the usable bars to train first, then four folds), checked by splitting with them; "" when
+        even those leave too few training rows. Few bars make a weak test: the message says so."""
+        usable = n_bars - first_row
+        min_train = usable * 3 // 5
+        retrain = max(1, (usable - min_train) // 4)
+        trial = replace(self, min_train=min_train, retrain_every=retrain,
+                        train_window=None if self.train_window is None else min(self.train_window, min_train))
+        try:
+            folds = trial.split(n_bars, first_row)
+        except (ConfigError, DataError):
+            return ""
+        if not folds or min(len(f.fit) for f in folds) < MIN_FIT_ROWS:
+            return ""
+        window = "" if self.train_window is None else f" --train-window {trial.train_window}"
+        return (f"; with {n_bars} bars try --min-train {min_train} --retrain-every {retrain}{window} "
+                f"({len(folds)} folds, {usable - min_train} days out of sample: a short, noisy test)")
 
     def fold_at(self, k: int, start: int, first_fit: int, n_bars: int) -> Fold:
         """Fold ``k`` whose first test row is ``start`` (training rows from ``first_fit`` on); ``split`` uses

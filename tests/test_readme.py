@@ -25,7 +25,7 @@ README = ROOT / "README.md"
 TRAINS = {"backtest", "audit", "sweep", "train"}
 FORCED = {"--epochs": "1", "--hidden": "8"}  # replace the README's values: one epoch of a small network
 SMALL = {"--lookback": "10", "--min-train": "300", "--retrain-every": "300"}  # added unless the README gives them
-SWEEP_SMALL = {"--random": "2", "--seeds": "1", "--reps": "100", "--blocks": "2", "--reports": "none"}
+SWEEP_SMALL = {"--random": "2", "--trial-seeds": "1", "--reps": "100", "--blocks": "2", "--reports": "none"}
 FILE_ARG = re.compile(r"[\w./-]+\.(csv|csv\.gz|py|toml|pt|parquet)$")
 
 

@@ -20,18 +20,33 @@ from .options import build_config, common_options, config_options
                    "(its folder or predictions.csv) with the strategy and costs given here.")
 @click.option("--resume", type=click.Path(file_okay=False),
               help="Continue an interrupted run folder with its saved settings; finished folds are reused.")
-def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume, **options) -> None:
+@click.option("--ticker", metavar="SYMBOL",
+              help="Daily bars of SYMBOL from Yahoo Finance instead of --data (needs lstmtrade[yahoo]); "
+                   "downloaded once, then read from the cache (`lstmtrade data list`).")
+@click.option("--refresh", is_flag=True, help="With --ticker: download again even if cached.")
+def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume, ticker, refresh, **options) -> None:
     """Walk-forward LSTM forecast, backtest against buy-and-hold, and write a run folder.
 
     With no options it runs on the bundled MSFT sample (2000-2013) with the defaults shown below and
-    writes reports/<time>-MSFT-lstm/ holding tearsheet.html, metrics.json, predictions.csv,
-    returns.csv, trades.csv and config.toml.
+    writes reports/<time>-MSFT-lstm/ holding tearsheet.html (QuantStats, against buy-and-hold),
+    comparison.html (the model against the baselines and buy-and-hold, with the verdict), metrics.json,
+    predictions.csv, returns.csv, trades.csv, weights.csv (the target weight at each close) and
+    config.toml. A universe adds universe.html and the data report.
 
     Timing: features for day t use data up to its close; the order fills at the open of t+1; the
     model predicts the open(t+1) -> open(t+2) return that position earns.
     """
     from .console import Console
 
+    if ticker:
+        from ..data.sources import download
+        from ..errors import ConfigError
+
+        if options.get("data") or predictions or resume:
+            raise ConfigError("--ticker is the data: give it without --data, --predictions or --resume")
+        options["data"] = str(download(ticker, refresh=refresh))
+    elif refresh:
+        raise click.UsageError("--refresh goes with --ticker (it downloads the symbol's bars again)")
     config = build_config(config_file, param_pairs, options)
     console = Console(quiet=quiet, verbose=verbose)
     if predictions:
@@ -106,8 +121,14 @@ def strategies(folder: str) -> None:
     for name, cls in PORTFOLIO.items():
         show(name, cls)
     found, problems = strategies_in_folder(Path(folder))
-    click.echo(f"\nin {folder}/ (--strategy {folder}/FILE.py[:Class]):" if found or problems
-               else f"\nno strategy files in {folder}/")
+    where = Path(folder).resolve()
+    if found or problems:
+        click.echo(f"\nin {folder}/ ({where}; --strategy {folder}/FILE.py[:Class]):")
+    elif where.is_dir():
+        click.echo(f"\nno strategy files in {folder}/ ({where}); give another folder with --dir")
+    else:
+        click.echo(f"\nno folder {folder}/ here ({where} does not exist): the repository's examples are in its "
+                   f"strategies/ folder; give a folder of your own with --dir")
     for label, cls in found:
         show(label + (" [portfolio]" if issubclass(cls, PortfolioStrategy) else ""), cls)
     for problem in problems:
@@ -119,15 +140,15 @@ _SWEEP_DEFAULTS = {"seeds": 1, "random": 0, "reports": "best", "jobs": 0, "backe
 
 
 @click.command()
-@config_options(skip=("jobs", "seeds", "backend", "ray_address"))  # the sweep's own --jobs, --backend, --address
+@config_options(skip=("jobs", "backend", "ray_address"))  # the sweep's own --jobs, --backend, --address
 @common_options
 @click.option("--grid", "grid_pairs", multiple=True, metavar="NAME=V1,V2",
               help="A setting (lookback=20,40,60) or strategy param (band=0,0.001) and the values to try; "
                    "repeatable: trials are every combination. Features: features=logret,logret+vol20.")
-@click.option("--seeds", type=int, default=None, metavar="N",
+@click.option("--trial-seeds", "trial_seeds", type=int, default=None, metavar="N",
               help="Run each configuration with N seeds (--seed, --seed+1, ...), each a separate trial "
-                   "(seed is a column of trials.csv); for a seed ensemble inside every trial, put seeds = N "
-                   "in the --config file. [default: 1]")
+                   "(seed is a column of trials.csv). Not --seeds, which as in backtest makes every trial a "
+                   "seed ensemble of N networks. [default: 1]")
 @click.option("--random", "random_n", type=int, default=None, metavar="N",
               help="Sample N configurations from the grid at random (seeded by --seed) instead of all.")
 @click.option("--reports", type=click.Choice(["best", "all", "none"]), default=None,
@@ -154,8 +175,8 @@ def sweep(config_file, param_pairs, out, quiet, verbose, grid_pairs, resume, **o
     """Run a grid of settings, every trial counted, and judge the best with SPA, MCS and PBO.
 
     Takes every `backtest` option as the base settings, plus a search space: e.g.
-    `lstmtrade sweep --grid lookback=20,40,60 --grid hidden=16,32 --seeds 3`, or a [sweep] table in the
-    --config file ([sweep.grid] lookback = [20, 40]; seeds = 3; ...). Each trial is an ordinary run in
+    `lstmtrade sweep --grid lookback=20,40,60 --grid hidden=16,32 --trial-seeds 3`, or a [sweep] table in the
+    --config file ([sweep.grid] lookback = [20, 40]; trial_seeds = 3; ...). Each trial is an ordinary run in
     reports/sweep-<time>/trials/<id>/; trials that differ only in strategy, threshold or costs re-use
     one walk-forward's predictions; trials run without the baseline forecasters unless --baselines is
     given. Writes sweep.html, trials.csv and sweep.json. Ctrl-C stops; continue with
@@ -165,7 +186,7 @@ def sweep(config_file, param_pairs, out, quiet, verbose, grid_pairs, resume, **o
     from ..sweep.run import run_sweep
     from .sweep_console import SweepConsole
 
-    names = {"seeds": "seeds", "random_n": "random", "reports": "reports", "jobs": "jobs", "backend": "backend",
+    names = {"trial_seeds": "seeds", "random_n": "random", "reports": "reports", "jobs": "jobs", "backend": "backend",
              "address": "address", "blocks": "blocks", "reps": "reps", "block_size": "block_size",
              "mcs_size": "mcs_size"}
     given = {names[k]: options.pop(k) for k in names}

@@ -89,9 +89,11 @@ class Console(Terminal):
         self.folds = 0
         self.seeds = 1
         self.done = 0
+        self.work: list[int] = []
+        self.work_done = 0
         self.started = time.perf_counter()
         self._pending: dict[int, dict] = {}  # finished folds waiting for an earlier one (printed in order)
-        self._next = 0  # the fold whose line comes next
+        self._next = 1  # the fold whose line comes next (folds count from 1)
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]
@@ -100,17 +102,21 @@ class Console(Terminal):
         elif kind == "start":
             self.folds, self.done = event["folds"], 0
             self.seeds = event.get("seeds", 1)
-            self._pending, self._next = {}, 0
+            self.work = list(event.get("work") or [1] * self.folds)  # the bar fills by training rows, not folds
+            self.work_done = 0
+            self._pending, self._next = {}, 1
             self.started = time.perf_counter()
             self.say(f"walk-forward: {event['folds']} folds, {event['n_test']} out-of-sample bars from "
                      f"{stamp(event['first_test'])}, model {event['model']}"
                      + (f", {self.seeds} seeds per fold" if self.seeds > 1 else ""))
         elif kind == "epoch":
             seed = f" seed {event['member'] + 1}/{self.seeds}" if "member" in event else ""
-            self._bar(self._progress(f"fold {event['fold'] + 1}/{self.folds}{seed} epoch {event['epoch']}/"
+            self._bar(self._progress(f"fold {event['fold']}/{self.folds}{seed} epoch {event['epoch']}/"
                                      f"{event['epochs']} loss {event['loss']:.4f}"))
         elif kind == "fold":
             self.done += 1
+            if 1 <= event["fold"] <= len(self.work):
+                self.work_done += self.work[event["fold"] - 1]
             if self.verbose or not self.tty:
                 # folds finish in any order (several train at once, largest first); their lines come out
                 # in fold order: a finished fold waits until every earlier one has been printed
@@ -121,8 +127,7 @@ class Console(Terminal):
         elif kind == "warning":
             self.warn(event["text"])
         elif kind == "cache":
-            self.say(f"reused {event['hits']} of {event['folds']} trained folds from the cache "
-                     "(same rows and training settings; --no-cache retrains)")
+            self.say(cache_line(event))
         elif kind == "stage":
             self._release(everything=True)
             self._clear()
@@ -144,14 +149,15 @@ class Console(Terminal):
             event = {**event, **hit_rates(event["predicted"], event["realised"])}
         if "hit_rate" in event:  # the fold's hit rate beside its base rate
             extra += f", {hit_vs_up(event)}"
-        return (f"  fold {event['fold'] + 1}/{event['folds']}: train {event['fit_start']}..{event['fit_end']}"
+        return (f"  fold {event['fold']}/{event['folds']}: train {event['fit_start']}..{event['fit_end']}"
                 f", test {event['test_start']}..{event['test_end']}{extra} ({event['seconds']:.1f} s)")
 
     def _progress(self, tail: str) -> str:
         width = 24
-        filled = int(width * self.done / max(self.folds, 1))
+        total = sum(self.work) or 1
+        filled = int(width * self.work_done / total)
         elapsed = time.perf_counter() - self.started
-        eta = elapsed / self.done * (self.folds - self.done) if self.done else float("nan")
+        eta = elapsed / self.work_done * (total - self.work_done) if self.work_done else float("nan")
         eta_text = f" eta {eta:.0f}s" if eta == eta else ""
         return f"[{'#' * filled}{'.' * (width - filled)}] {tail}{eta_text}"
 
@@ -215,13 +221,16 @@ class Console(Terminal):
                 ("Max drawdown", pct(s["max_drawdown"], sign=True), pct(b["max_drawdown"], sign=True))]
         year = m.get("data", {}).get("periods_per_year")
         annual = f"; Sharpe and CAGR annualised with {year:,} bars a year" if year else ""
+        bench = "Buy & hold"
+        if "universe" in m:
+            bench = "EW B&H" if not result.config.benchmark else "Benchmark"
+        width = max(12, len(bt["strategy"]) + 2)  # the strategy's whole name heads its column
         out = [f"\nout-of-sample {bt['start']}..{bt['end']} ({bt['days']} bars, {bt['folds']} folds), "
                f"after {result.config.commission:g} bps commission{annual}",
-               f"{'':16}{bt['strategy'][:12]:>12}{'Buy & hold':>12}"]
-        out += [f"{name:16}{x:>12}{y:>12}" for name, x, y in rows]
+               f"{'':16}{bt['strategy']:>{width}}{bench:>12}"]
+        out += [f"{name:16}{x:>{width}}{y:>12}" for name, x, y in rows]
         if "universe" in m:
             u = m["universe"]
-            out[1] = f"{'':16}{bt['strategy'][:12]:>12}{'EW B&H' if not result.config.benchmark else 'Benchmark':>12}"
             out.append(f"forecast: mean Rank IC {num(f.get('rank_ic'), 4)} (t {num(f.get('rank_ic_tstat'), 2)}, "
                        f"p {num(f.get('rank_ic_pvalue'), 3)}), IC {num(f.get('ic'), 4)}, Rank ICIR "
                        f"{num(f.get('rank_ic_ir'), 3)}, on {f.get('n_days')} days x {u['traded']} tickers")
@@ -311,3 +320,15 @@ class Console(Terminal):
             out.append(f"verdict: {m['verdict']}")
         out += tracked_lines(getattr(result, "tracked", None))
         click.echo("\n".join(out))
+
+
+def cache_line(event: dict) -> str:
+    """What the fold cache gave: with seeds, each member of each fold is a model of its own, cached on its own
+    (a one-seed run's models are member 1 of a later --seeds N run), so say how many were reused and trained."""
+    hits, folds, seeds = event["hits"], event["folds"], event.get("seeds", 1)
+    models = folds * seeds
+    if seeds == 1:
+        return (f"reused {hits} of {folds} folds from the cache, trained {folds - hits} "
+                "(same rows and training settings; --no-cache retrains)")
+    return (f"reused {hits} of {models} models from the cache ({folds} folds x {seeds} seeds), trained "
+            f"{models - hits} (same rows and training settings; --no-cache retrains)")

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-from ..config import FIELD_HELP, Config, load_toml, make_config
+from ..config import FIELD_HELP, UNSET_MEANS, Config, load_toml, make_config
 
 _DEFAULTS = Config()
 _OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str,
@@ -18,10 +18,7 @@ _OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "ti
                  "max_participation": float, "capacity": str, "ray_address": str}
 
 
-_SHOWN = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding",
-          "tickers": "all", "benchmark": "equal-weight buy-and-hold", "periods_per_year": "from the data",
-          "date_format": "ISO 8601", "borrow_file": "none", "spread": "none", "max_participation": "no cap",
-          "capacity": "none", "ray_address": "start Ray here"}
+_SHOWN = UNSET_MEANS
 
 
 # Config fields given on the command line as a flag (--FLAG sets the first value, --no-FLAG the second).

@@ -96,8 +96,10 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
     def progress(event: dict[str, Any]) -> None:
         if event["event"] == "train":
             tickers = f", {event['tickers']} tickers pooled" if "tickers" in event else ""
-            _echo_err(f"fold {event['fold']} geometry: fit {show(event['fit_start'])} .. {show(event['fit_end'])} "
-                      f"({event['n_fit']} rows{tickers}), {event['n_val']} validation rows", quiet)
+            stop = f"early stopping on the next {event['n_val']} rows" if event["n_val"] else "no early stopping"
+            _echo_err(f"final model: trains on {show(event['fit_start'])} .. {show(event['fit_end'])} "
+                      f"({event['n_fit']} rows{tickers}), {stop}; the rows the backtest gives a fold "
+                      f"{event['fold']} whose first test day is the last bar", quiet)
         elif event["event"] == "epoch":
             seed = f"seed {event['member'] + 1}/{config.seeds} " if "member" in event else ""
             _echo_err(f"  {seed}epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f}", quiet)

@@ -51,6 +51,7 @@ from .parquet import SUFFIXES as PARQUET_SUFFIXES
 from .parquet import is_parquet, parquet_columns
 from .prices import (
     COLUMNS,
+    UNIVERSE_SAMPLES,
     PriceData,
     columns_of,
     frame_sha256,
@@ -70,7 +71,6 @@ from .screen import (
 )
 from .timestamps import BadTimestamp, parse_timestamps
 
-UNIVERSE_SAMPLES = ("SP500",)  # sample:SP500 -> samples/SP500.csv.gz
 TICKER_COLUMNS = ("ticker", "symbol")
 SURVIVORSHIP = ("sample:SP500 holds S&P 500 members chosen in early 2018, after the fact: companies that left the "
                 "index or failed during 2013-2018 are missing (survivorship bias), so results on it overstate "

@@ -38,6 +38,7 @@ from .timestamps import BadTimestamp, parse_timestamps
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 SAMPLES = ("AAPL", "IBM", "MSFT", "GOOG", "FB", "EURUSD_1H")
+UNIVERSE_SAMPLES = ("SP500",)  # sample:SP500 -> samples/SP500.csv.gz, read by lstmtrade.data.panel
 DEFAULT_SAMPLE = "MSFT"
 JUMP_WARNING = 0.5  # a close-to-close move larger than this is flagged as a possible unadjusted split
 
@@ -117,7 +118,8 @@ def read_source(source: str | Path | pd.DataFrame, samples: tuple[str, ...], kin
     if text.lower().startswith("sample:"):
         key = text.split(":", 1)[1].upper()
         if key not in samples:
-            raise DataError(f"unknown {kind} '{key}'; bundled {kinds}: {', '.join(samples)}")
+            raise DataError(f"unknown {kind} '{key}'; bundled: {', '.join(SAMPLES)} (one ticker each), "
+                            f"{', '.join(UNIVERSE_SAMPLES)} (a universe); `lstmtrade data list` describes them")
         return read_sample(key, text), f"sample:{key}", name or key
     return read_file(Path(text)), text, name or stem_of(Path(text))
 

@@ -243,5 +243,7 @@ def summary(symbol: str, cache: str | Path | None = None) -> dict[str, Any]:
     if name in SAMPLES:
         return {"symbol": name, "kind": "sample", "source": f"sample:{name}",
                 **_describe(load_prices(f"sample:{name}"))}
+    if name in UNIVERSE_SAMPLES:
+        return _describe_universe(name)
     raise DataError(f"{name} is neither cached in {cache_dir(cache)} nor a bundled sample "
-                    f"({', '.join(SAMPLES)}); fetch it with `lstmtrade train --ticker {name} ...`")
+                    f"({', '.join(SAMPLES + UNIVERSE_SAMPLES)}); fetch it with `lstmtrade backtest --ticker {name}`")

@@ -48,11 +48,17 @@ def trial_key(config: dict[str, Any], strategy: str, params: dict[str, Any]) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def record(root: str | Path, data_sha: str, key: str, sharpe: float, folder: str | None) -> list[dict]:
-    """Append this trial and return every distinct trial on the same data (latest entry per key)."""
+def record(root: str | Path, data_sha: str, key: str, sharpe: float, folder: str | None,
+           annualised: float | None = None) -> list[dict]:
+    """Append this trial and return every distinct trial on the same data (latest entry per key).
+
+    ``sharpe`` is per bar (what the deflated Sharpe ratio compares across trials); ``annualised`` is the figure
+    the terminal and the pages show, kept beside it as ``sharpe_annualised`` so a reader of the file sees both."""
     path = Path(root) / LEDGER
     entry = {"time": datetime.now().isoformat(timespec="seconds"), "data": data_sha, "key": key,
              "sharpe": sharpe, "folder": folder}
+    if annualised is not None:
+        entry["sharpe_annualised"] = annualised
     line = json.dumps(entry) + "\n"
     try:
         with open(path, "a+b") as handle:  # one short write: appends don't interleave

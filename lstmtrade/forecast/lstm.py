@@ -183,8 +183,8 @@ class LSTM:
         device, settings = state
         on_epoch = None
         if progress:
-            index = data.fold.index
-            on_epoch = lambda e, n, loss: progress({"event": "epoch", "fold": index, "epoch": e,  # noqa: E731
+            number = data.fold.number
+            on_epoch = lambda e, n, loss: progress({"event": "epoch", "fold": number, "epoch": e,  # noqa: E731
                                                     "epochs": n, "loss": loss})
         fitted = fit_lstm_fold(data, config, device, settings, on_epoch)
         return fitted.predict_fold(data), LSTM.info(fitted, config)
@@ -213,7 +213,7 @@ class LSTM:
         prepared = [prepare_lstm_fold(data, config, device) for data in datas]
         on_epoch = None
         if progress:
-            last = datas[-1].fold.index
+            last = datas[-1].fold.number
             on_epoch = lambda e, n, losses: progress({  # noqa: E731
                 "event": "epoch", "fold": last, "epoch": e, "epochs": n,
                 "loss": float(np.mean(losses)), "fused": len(datas)})

@@ -70,7 +70,8 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     if progress:
         progress({"event": "start", "folds": len(folds), "model": model,
                   "first_test": calendar[folds[0].test.start], "n_test": folds[-1].test.stop - folds[0].test.start,
-                  "tickers": len(series) if universe else 1, "seeds": len(seeds)})
+                  "tickers": len(series) if universe else 1, "seeds": len(seeds),
+                  "work": [len(f.train) for f in folds]})  # a fold's training rows: what its training costs
     by_ticker = {s.ticker: s for s in series}
     parts: dict[int, pd.DataFrame] = {}
     member_parts: dict[int, np.ndarray] = {}
@@ -96,7 +97,7 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
                 fitted = [FittedEnsemble(fitted, seeds)]
             _save_fold(fold_dir, fold, part, fitted[0], config, prices, calendar)
         info = results[0][1]
-        reports[fold.index] = {"fold": fold.index, **fold_dates(calendar, fold), **info,
+        reports[fold.index] = {"fold": fold.number, **fold_dates(calendar, fold), **info,
                                "seconds": round(sum(r[2] for r in results), 4)}
         if len(seeds) > 1:
             reports[fold.index].pop("cached", None)
@@ -153,7 +154,7 @@ def _fold_frame(data: FoldData, values: np.ndarray, by_ticker: dict[str, TickerS
     columns = {"prediction": np.asarray(values, dtype="float64")}
     if uncertainty is not None:
         columns["uncertainty"] = np.asarray(uncertainty, dtype="float64")
-    columns.update(target=np.concatenate(targets), fold=np.full(len(values), data.fold.index, dtype=np.int64))
+    columns.update(target=np.concatenate(targets), fold=np.full(len(values), data.fold.number, dtype=np.int64))
     frame = pd.DataFrame(columns, index=pd.DatetimeIndex(np.concatenate(dates), name="date"))
     if universe:
         frame.insert(0, "ticker", np.concatenate(tickers).astype(str))
@@ -164,11 +165,11 @@ def _save_fold(folder: Path, fold: Fold, part: pd.DataFrame, fitted: Any, config
                calendar: pd.DatetimeIndex) -> None:
     ensure_folder(folder)
     frame = part.drop(columns="fold")
-    atomic_write(folder / f"fold-{fold.index:03d}.csv", lambda tmp: write_exact_csv(frame, tmp))
+    atomic_write(folder / f"fold-{fold.number:03d}.csv", lambda tmp: write_exact_csv(frame, tmp))
     if fitted is not None and hasattr(prices, "frame"):  # model files hold one ticker's scaler
         from .artifact import save_model
 
-        save_model(folder / f"fold-{fold.index:03d}.pt", fitted, config, prices,
+        save_model(folder / f"fold-{fold.number:03d}.pt", fitted, config, prices,
                    calendar[(fold.val or fold.fit).stop - 1])
 
 

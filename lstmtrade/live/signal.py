@@ -63,7 +63,7 @@ class TrainedModel:
         index = self.calendar
         show = stamper(index)
         day = lambda i: show(index[i])  # noqa: E731
-        info = {"fold": self.fold.index, "fit_start": day(self.fold.fit.start), "fit_end": day(self.fold.fit.stop - 1),
+        info = {"fold": self.fold.number, "fit_start": day(self.fold.fit.start), "fit_end": day(self.fold.fit.stop - 1),
                 "n_fit": len(self.fold.fit), "n_val": len(self.fold.val)}
         if len(self.fold.val):
             info.update(val_start=day(self.fold.val.start), val_end=day(self.fold.val.stop - 1))
@@ -116,7 +116,7 @@ def fit_final(data: FoldData, config: Config, progress: Progress | None = None) 
         if progress is None:
             return None
         extra = {} if member is None else {"member": member}
-        return lambda e, total, loss: progress({"event": "epoch", "fold": fold.index, "epoch": e,  # noqa: E731
+        return lambda e, total, loss: progress({"event": "epoch", "fold": fold.number, "epoch": e,  # noqa: E731
                                                  "epochs": total, "loss": loss, **extra})
 
     if config.backend == "ray":  # each member a Ray task, trained as here (epochs are not reported back)
@@ -167,7 +167,7 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
         index = frame.index
         progress({"event": "train", "rows": n, "last_date": index[-1], "fit_start": index[fold.fit.start],
                   "fit_end": index[fold.fit.stop - 1], "n_fit": len(fold.fit), "n_val": len(fold.val),
-                  "fold": fold.index})
+                  "fold": fold.number})
     fitted = fit_final(data, config, progress)
     prediction = float(fitted.predict(features, [n - 1])[0])
     forecasts = pd.DataFrame({"ticker": [prices.name], "prediction": [prediction]})

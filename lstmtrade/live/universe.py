@@ -51,7 +51,7 @@ def train_universe(universe: Universe, config: Config, progress: Progress | None
     if progress:
         progress({"event": "train", "rows": len(calendar), "last_date": calendar[-1],
                   "fit_start": calendar[fold.fit.start], "fit_end": calendar[fold.fit.stop - 1],
-                  "n_fit": data.n_fit, "n_val": sum(len(p.val) for p in pieces), "fold": fold.index,
+                  "n_fit": data.n_fit, "n_val": sum(len(p.val) for p in pieces), "fold": fold.number,
                   "tickers": len(pieces)})
     fitted = fit_final(data, config, progress)
     rows = []

@@ -111,7 +111,7 @@ def _typed_grid(grid: Mapping[str, Sequence], base: Config) -> dict[str, list]:
         if not values:
             raise ConfigError(f"--grid {name}: give at least one value")
         if name == "seed":
-            raise ConfigError("--grid seed: use --seeds N to run each configuration with N seeds")
+            raise ConfigError("--grid seed: use --trial-seeds N to run each configuration with N seeds")
         if name in NOT_SWEPT:
             raise ConfigError(f"--grid {name}: cannot be swept ({name} does not change a trial's result, "
                               "or a sweep runs on one data set)")
@@ -137,7 +137,7 @@ def make_plan(base: Config, grid: Mapping[str, Sequence], seeds: int = 1, random
     if base.strategy == "auto":
         base = base.replace(strategy=strategy_spec(base, None, universe))
     if seeds < 1:
-        raise ConfigError(f"--seeds must be a whole number >= 1 (got {seeds})")
+        raise ConfigError(f"--trial-seeds must be a whole number >= 1 (got {seeds})")
     if random < 0:
         raise ConfigError(f"--random must be a whole number >= 0 (got {random})")
     typed = _typed_grid(grid, base)
@@ -151,14 +151,14 @@ def make_plan(base: Config, grid: Mapping[str, Sequence], seeds: int = 1, random
     trials = [Trial(f"t{i + 1:0{width}d}", dict(zip(names, values)), seed)
               for i, (values, seed) in enumerate((v, s) for v in configurations for s in seed_values)]
     if len(trials) < 2:
-        raise ConfigError(f"a sweep needs at least 2 trials (this one has {len(trials)}): add --grid values or --seeds")
+        raise ConfigError(f"a sweep needs at least 2 trials (this one has {len(trials)}): add --grid values or --trial-seeds")
     plan = SweepPlan(base, typed, seed_values, random, trials, dict(stats or {}))
     for trial in trials:  # every trial's settings and strategy params, before anything runs
         resolve_strategy(plan.trial_config(trial), None, universe=universe)
     return plan
 
 
-SWEEP_KEYS = ("grid", "seeds", "random", "reports", "jobs", "backend", "address", "blocks", "reps", "block_size",
+SWEEP_KEYS = ("grid", "trial_seeds", "seeds", "random", "reports", "jobs", "backend", "address", "blocks", "reps", "block_size",
               "mcs_size")
 
 
@@ -176,6 +176,10 @@ def read_sweep_table(path: str | Path) -> dict[str, Any]:
             close = difflib.get_close_matches(key, SWEEP_KEYS, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(f"config file {path}: unknown key '{key}' in [sweep]; {hint}valid: {', '.join(SWEEP_KEYS)}")
+    if "trial_seeds" in table:  # the option's name; "seeds" (its earlier name) still reads the same
+        if "seeds" in table:
+            raise ConfigError(f"config file {path}: [sweep] gives both trial_seeds and seeds: keep trial_seeds")
+        table["seeds"] = table.pop("trial_seeds")
     if not isinstance(table.get("grid", {}), dict):
         raise ConfigError(f"config file {path}: [sweep] grid must be a table, e.g. [sweep.grid] lookback = [20, 40]")
     return table

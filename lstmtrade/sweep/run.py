@@ -241,7 +241,8 @@ def _write_trial(folder: Path, plan: SweepPlan, outcome: Outcome, prices: Any, r
     trial = next(t for t in plan.trials if t.id == outcome.id)
     cls, params = resolve_strategy(result.config, None, universe=not hasattr(prices, "frame"))
     found = record(root, prices.sha256, trial_key(result.config.to_dict(), cls.__name__, params),
-                   per_period_sharpe(result.strategy.returns), str(trial_dir))
+                   per_period_sharpe(result.strategy.returns), str(trial_dir),
+                   annualised=result.metrics["strategy"]["sharpe"])
     refresh_significance(result.metrics, result.strategy.returns, [t["sharpe"] for t in found])
     result.metrics["sweep"] = {"id": outcome.id, "params": trial.params, "seed": trial.seed,
                                "origin": outcome.origin, "folds": outcome.folds,

@@ -126,7 +126,7 @@ def test_damaged_model_files_are_refused_in_one_whole_sentence(tmp_path, referen
     """A fold model (the format `train` writes) cut short, emptied, with a flipped byte, or replaced by a plain
     pickle: one line, exit 2, no warning from torch, and the line is not cut in mid-sentence."""
     folder, _ = reference
-    good = (folder / "folds" / "fold-000.pt").read_bytes()
+    good = (folder / "folds" / "fold-001.pt").read_bytes()
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0xFF
     files = {"cut.pt": good[: len(good) // 3], "empty.pt": b"", "flipped.pt": bytes(flipped),

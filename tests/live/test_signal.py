@@ -71,7 +71,7 @@ def model_file(case, tmp_path_factory):
 # ------------------------------------------------------------------------------------------ parity
 def test_final_fold_matches_backtest_fold_geometry(case):
     backtest = case["backtest"]
-    assert backtest["fold"].iloc[-1] == 2 and backtest.index[-1] == case["data"].frame.index[-1]
+    assert backtest["fold"].iloc[-1] == 3 and backtest.index[-1] == case["data"].frame.index[-1]
     fold = final_fold(len(case["data"]), case["config"])
     assert fold.index == 2 and fold.test == range(case["T"], case["T"] + 1)
 

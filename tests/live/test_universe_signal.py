@@ -52,7 +52,7 @@ def _at(frame: pd.DataFrame, day) -> pd.DataFrame:
 
 def test_train_and_signal_give_the_backtests_forecasts_bit_for_bit(case, tmp_path):
     expected = _at(case["backtest"].frame, case["day"])
-    assert (expected["fold"] == 1).all()  # T is fold 1's first test day
+    assert (expected["fold"] == 2).all()  # T is the first test day of fold 2 (index 1)
     path = tmp_path / "u.pt"
     case["trained"].save(path)
     loaded = load_model(path)

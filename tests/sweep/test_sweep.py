@@ -73,7 +73,7 @@ def test_strategy_only_settings_share_one_walk_forward():
 
 @pytest.mark.parametrize("grid, error, message", [
     ({"lookbak": [1, 2]}, ConfigError, "did you mean 'lookback'"),
-    ({"seed": [1, 2]}, ConfigError, "--seeds"),
+    ({"seed": [1, 2]}, ConfigError, "--trial-seeds"),
     ({"data": ["a.csv", "b.csv"]}, ConfigError, "cannot be swept"),
     ({"lookback": [0, 10]}, ConfigError, "--lookback must be a whole number >= 1"),
     ({"lookback": ["x"]}, ConfigError, "'x' is not a valid int"),
@@ -316,7 +316,7 @@ def test_cli_sweep_from_a_toml_sweep_table_with_ctrl_c_and_resume(tmp_path, monk
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--grid", "seed=1,2"], "--seeds"),
+    (["--grid", "seed=1,2"], "--trial-seeds"),
     (["--grid", "lookback"], "must look like name=value1,value2"),
     (["--grid", "lookback=5,10", "--blocks", "7"], "--blocks must be an even"),
     (["--grid", "lookback=5,10", "--backend", "spark"], "Invalid value for '--backend'"),
