@@ -30,8 +30,8 @@ def backtest(config_file, param_pairs, out, quiet, verbose, predictions, resume,
     With no options it runs on the bundled MSFT sample (2000-2013) with the defaults shown below and
     writes reports/<time>-MSFT-lstm/ holding tearsheet.html (QuantStats, against buy-and-hold),
     comparison.html (the model against the baselines and buy-and-hold, with the verdict), metrics.json,
-    predictions.csv, returns.csv, trades.csv, weights.csv (the target weight at each close) and
-    config.toml. A universe adds universe.html and the data report.
+    predictions.csv, returns.csv, positions.csv, trades.csv and config.toml. A universe adds
+    weights.csv (each ticker's weight at each close), universe.html and the data report.
 
     Timing: features for day t use data up to its close; the order fills at the open of t+1; the
     model predicts the open(t+1) -> open(t+2) return that position earns.
