@@ -26,7 +26,14 @@ from ..backtesting.rules import BUILTINS
 from ..data.panel import Universe
 from ..data.prices import frame_sha256
 from ..formatting import stamp
-from .orders import DEFAULT_EQUITY, ORDER_COLUMNS, Holdings, make_orders, portfolio_value
+from .orders import (
+    DEFAULT_EQUITY,
+    ORDER_COLUMNS,
+    Holdings,
+    make_orders,
+    portfolio_value,
+)
+from .signal import past_retraining
 from .universe import forecasts
 
 
@@ -189,11 +196,7 @@ def _data_warnings(loaded: Any, universe: Universe, date: pd.Timestamp) -> list[
         if digest.hexdigest() != trained.get("sha256"):
             out.append(f"the data up to {stamp(end)} differs from the data the model was trained on (another "
                        "source, prices re-adjusted since, or tickers missing)")
-    past = int((universe.calendar > end).sum())
-    if past > loaded.config.retrain_every:
-        out.append(f"the data runs {past} bars past the model's training end ({stamp(end)}); the backtest "
-                   f"retrains every {loaded.config.retrain_every} bars: consider `lstmtrade train`")
-    return out
+    return out + past_retraining(int((universe.calendar > end).sum()), end, loaded.config.retrain_every)
 
 
-__all__ = ["Signal", "universe_signal", "model_info", "file_sha256", "after_orders"]
+__all__ = ["Signal", "after_orders", "file_sha256", "model_info", "universe_signal"]

@@ -62,7 +62,7 @@ class TrainedModel:
     def fold_info(self) -> dict[str, Any]:
         index = self.calendar
         show = stamper(index)
-        day = lambda i: show(index[i])  # noqa: E731
+        day = lambda i: show(index[i])
         info = {"fold": self.fold.number, "fit_start": day(self.fold.fit.start), "fit_end": day(self.fold.fit.stop - 1),
                 "n_fit": len(self.fold.fit), "n_val": len(self.fold.val)}
         if len(self.fold.val):
@@ -82,6 +82,16 @@ class TrainedModel:
         """The same model as :func:`~lstmtrade.forecast.artifact.load_model` would return it, without a file."""
         meta = build_metadata(self.fitted, self.config, self.prices, self.train_end, extra=self.metadata_extra())
         return LoadedModel(None, meta, self.config, self.fitted)
+
+
+def past_retraining(past: int, end: Any, retrain_every: int) -> list[str]:
+    """The warning for a model used ``past`` bars after its training ``end``, when the backtest would have
+    retrained it by then (one ticker's signal and a universe's say it alike)."""
+    if past <= retrain_every:
+        return []
+    text = (f"the data runs {past} bars past the model's training end ({stamp(end)}); the backtest retrains "
+            f"every {retrain_every} bars: consider `lstmtrade train`")
+    return [text]
 
 
 def final_fold(n_bars: int, config: Config, scheduled: bool = False) -> Fold:
@@ -116,7 +126,7 @@ def fit_final(data: FoldData, config: Config, progress: Progress | None = None) 
         if progress is None:
             return None
         extra = {} if member is None else {"member": member}
-        return lambda e, total, loss: progress({"event": "epoch", "fold": fold.number, "epoch": e,  # noqa: E731
+        return lambda e, total, loss: progress({"event": "epoch", "fold": fold.number, "epoch": e,
                                                  "epochs": total, "loss": loss, **extra})
 
     if config.backend == "ray":  # each member a Ray task, trained as here (epochs are not reported back)
@@ -267,10 +277,7 @@ def signal(model: LoadedModel | TrainedModel | str | Path, prices: PriceData, st
         if not same:
             warnings.append(f"the data up to {stamp(train_end)} differs from the data the model was trained on "
                             "(another source, or prices re-adjusted since)")
-    past = int((frame.index > train_end).sum())
-    if past > loaded.config.retrain_every:
-        warnings.append(f"the data runs {past} bars past the model's training end ({stamp(train_end)}); the "
-                        f"backtest retrains every {loaded.config.retrain_every} bars: consider `lstmtrade train`")
+    warnings += past_retraining(int((frame.index > train_end).sum()), train_end, loaded.config.retrain_every)
     bars = prices.bars
     show = stamper(frame.index)
     due = next_bar(frame.index)
@@ -308,5 +315,17 @@ def next_weekday(day: pd.Timestamp) -> str:
     return str((pd.Timestamp(day) + pd.offsets.BDay(1)).date())
 
 
-__all__ = ["TrainedModel", "final_fold", "fit_final", "input_ranges", "train_final", "signal", "target_weight",
-           "resolve_weight_rule", "next_weekday", "as_model", "check_age", "check_end"]
+__all__ = [
+    "TrainedModel",
+    "as_model",
+    "check_age",
+    "check_end",
+    "final_fold",
+    "fit_final",
+    "input_ranges",
+    "next_weekday",
+    "resolve_weight_rule",
+    "signal",
+    "target_weight",
+    "train_final",
+]

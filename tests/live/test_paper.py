@@ -14,7 +14,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 from test_universe import planted_panel
 
@@ -35,13 +34,6 @@ SMALL = dict(features=("logret", "gap"), min_train=150, retrain_every=60, lookba
              batch_size=256, early_stopping=False, baselines=False, engine="loop", threads=1, jobs=1)
 NOW = dt.datetime(2030, 1, 2, 21, 30, tzinfo=dt.timezone.utc)
 DAYS = 6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

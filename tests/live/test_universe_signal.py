@@ -24,13 +24,6 @@ SMALL = dict(features=("logret", "gap"), min_train=150, retrain_every=60, lookba
              batch_size=256, early_stopping=False, baselines=False, engine="loop", threads=1, jobs=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def case():
     """A backtest on the whole panel, and a model trained on the panel cut at T, fold 1's first test day."""
