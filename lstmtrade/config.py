@@ -333,9 +333,10 @@ def make_config(base: Config | None = None, **settings: Any) -> Config:
 
 # What a setting left unset (None) means: shown as the default in --help, and beside it in config.toml.
 UNSET_MEANS = {"data": "sample:MSFT", "start": "first bar", "end": "last bar", "train_window": "expanding",
-               "tickers": "all", "benchmark": "equal-weight buy-and-hold", "periods_per_year": "from the data",
+               "tickers": "all", "benchmark": "buy-and-hold (equal-weight for a universe)",
+               "periods_per_year": "from the data",
                "date_format": "ISO 8601", "borrow_file": "none", "spread": "none", "max_participation": "no cap",
-               "capacity": "none", "ray_address": "start Ray here"}
+               "capacity": "none", "ray_address": "start Ray here (with --backend ray)"}
 
 
 def to_toml(config: Config) -> str:
