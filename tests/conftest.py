@@ -79,3 +79,16 @@ def past_runs(tmp_path_factory, prices):
     (out / "notes.txt").write_text("not a folder", encoding="utf-8")
     return {"out": out, "first": first.folder, "second": second.folder, "again": again.folder,
             "sweep": sweep.folder, "index": index, **bad}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """Training sets torch's thread count; each test module leaves it as it found it (cheap: torch is imported
+    only if a test already imported it)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None:
+        torch.set_num_threads(before)
