@@ -17,13 +17,14 @@ from typing import Any
 LEDGER = "trials.jsonl"
 NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "baselines", "cache", "save_models",
                "date_format"}  # date_format: the data hash already names the rows it read
-UNSET_NOT_HASHED = {"periods_per_year"}  # settings added later: left out while unset, so earlier trials keep their keys
+# settings added later, left out while at their default (unset), so earlier trials keep their keys
+DEFAULT_NOT_HASHED = {"periods_per_year": None, "xs_norm": "none"}
 
 
 def trial_key(config: dict[str, Any], strategy: str, params: dict[str, Any]) -> str:
     """Hash of everything that changes the result (not where the output goes or how fast it runs)."""
     relevant = {k: v for k, v in config.items()
-                if k not in NOT_A_TRIAL and not (k in UNSET_NOT_HASHED and v is None)}
+                if k not in NOT_A_TRIAL and not (k in DEFAULT_NOT_HASHED and v == DEFAULT_NOT_HASHED[k])}
     if relevant.get("seeds", 1) == 1 or relevant.get("model", "lstm") != "lstm":
         relevant.pop("seeds", None)  # one network per fold (baselines always): the key it always had
     relevant["strategy"], relevant["params"] = strategy, params

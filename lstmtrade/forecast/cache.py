@@ -27,6 +27,7 @@ import numpy as np
 # seed, so member m of a run with --seed S is the entry of a one-seed run with --seed S + m.
 NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strategy", "threshold", "params", "commission", "slippage", "cash",
                 "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds"}
+DEFAULT_NOT_HASHED = {"xs_norm": "none"}  # settings added later: at their default, left out (earlier keys hold)
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,7 +70,8 @@ class FoldCache:
         """Hash of what fold ``data`` (a :class:`~lstmtrade.forecast.folds.FoldData`) depends on."""
         fold = data.fold
         digest = hashlib.sha256()
-        relevant = {k: v for k, v in settings.items() if k not in NOT_TRAINING}
+        relevant = {k: v for k, v in settings.items()
+                    if k not in NOT_TRAINING and not (k in DEFAULT_NOT_HASHED and v == DEFAULT_NOT_HASHED[k])}
         digest.update(json.dumps({"settings": relevant, "model": model, "threads": threads,
                                   "torch": _torch_version(), "fold": fold.index, "fit": [fold.fit.start, fold.fit.stop],
                                   "val": [fold.val.start, fold.val.stop], "test": [fold.test.start, fold.test.stop]},

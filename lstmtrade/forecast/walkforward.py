@@ -23,7 +23,7 @@ from ..splits import MIN_FIT_ROWS, Fold, WalkForward
 from .engines import resolve_engine, resolve_jobs
 from .ensemble import FittedEnsemble, combine, member_config, member_seeds, n_members
 from .folds import FoldData, TickerSeries, calendar_of, fold_dates, fold_pieces, frames_of, rows_of, ticker_series
-from .forecasters import FORECASTERS
+from .forecasters import FORECASTERS, WINDOWED
 from .lstm import LSTM
 from .parallel import Job, in_processes, in_threads, member_progress, serialised
 from .predictions import Predictions
@@ -52,9 +52,9 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     calendar = calendar_of(frames)
     series = ticker_series(frames, calendar, config, universe)
     first_row = warmup(config.features)
-    lookback = config.lookback if model == "lstm" else 1
+    lookback = config.lookback if model in WINDOWED else 1  # lightgbm: the LSTM's windows, rows and tail
     splitter = WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback,
-                           config.val_fraction if (model == "lstm" and config.early_stopping_active) else 0.0)
+                           config.val_fraction if (model in WINDOWED and config.early_stopping_active) else 0.0)
     folds = splitter.split(len(calendar), first_row)
     first = first_row + lookback - 1
     datas = [FoldData(f, lookback=lookback, pieces=fold_pieces(f, series, first)) for f in folds]
