@@ -55,7 +55,10 @@ class Ridge:
         y_mean = y.mean()
         gram = a.T @ a + RIDGE_ALPHA * len(y) * np.eye(a.shape[1])
         coef = np.linalg.solve(gram, a.T @ (y - y_mean))
-        return np.concatenate([x[rows_of(p.test)] @ coef + y_mean for x, p in zip(scaled, data.pieces)]), {}
+        # row by row (a product and a sum along each row), not one matrix product: BLAS may round a row
+        # differently with the number of rows around it, and data appended after T must not move T's forecast
+        return np.concatenate([(x[rows_of(p.test)] * coef).sum(axis=1) + y_mean
+                               for x, p in zip(scaled, data.pieces)]), {}
 
 
 def _closes(p: Piece, name: str) -> np.ndarray:
