@@ -72,6 +72,7 @@ def test_reported_reversal_rank_ic_equals_a_hand_computation(tmp_path):
     assert "Rank IC" in result.output and "t: Newey-West" in result.output
     page = (folder / "comparison.html").read_text()
     assert "reversal baseline" in page and f"best baseline by mean Rank IC, {best}" in page
+    assert "rank_ic_tstat" in page  # the same skill figures as the model: Rank IC and its Newey-West t
 
 
 def _cut(frames: dict[str, PriceData], cut: pd.Timestamp, poison: bool) -> dict[str, PriceData]:
