@@ -85,3 +85,16 @@ def test_the_look_ahead_audit_passes_with_alpha_features_and_xs_norm():
                     baselines=False)
     checks = audit(universe, config, TopK, {"k": 2}, strategy_cuts=4)
     assert [c.status for c in checks if c.status != "INFO"] == ["PASS"] * 4, [c.line() for c in checks]
+
+
+def test_xs_norm_on_one_ticker_is_one_line_before_anything_is_written(tmp_path):
+    from click.testing import CliRunner
+
+    from lstmtrade.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["backtest", "--data", "sample:MSFT", "--xs-norm", "rank", "--out",
+                                      str(tmp_path / "out")])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: --xs-norm rank") and "needs a universe" in lines[0]
+    assert not (tmp_path / "out").exists()
