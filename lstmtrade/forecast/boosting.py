@@ -10,8 +10,8 @@ Deterministic for a seed: each fold seeds LightGBM with the per-fold seed the LS
 (``SeedSequence([seed, fold])``), and LightGBM runs with ``deterministic=True`` and row-wise histograms,
 so the same rows, settings and thread count give the same trees. It runs on ``config.threads`` threads, and on
 one when that is 0: LightGBM's results may depend on its thread count, so the default does not depend on the
-machine, and OpenMP threads that wait by spinning made two threads 15 times slower than one on a 2-core
-machine shared with other work (100 rounds on 13,000 x 410 random values: 169 s against 11 s).
+machine, and OpenMP threads that wait by spinning can make two threads much slower than one on a small
+machine shared with other work.
 
 LightGBM is an optional extra (``pip install "lstmtrade[lightgbm]"``), imported only when a fold needs it.
 """
