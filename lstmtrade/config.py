@@ -23,7 +23,9 @@ else:  # pragma: no cover
 
 Progress = Callable[[dict], None]  # receives a run's events ({"event": "start" | "fold" | "epoch" | ..., ...})
 
-MODELS = ("lstm", "linear", "persistence", "zero")
+MODELS = ("lstm", "linear", "persistence", "zero", "lightgbm", "reversal", "momentum")
+DEFAULT_BASELINES = ("zero", "persistence", "linear")  # what --baselines (and baselines = true) runs
+XS_NORMS = ("none", "rank", "zscore")
 TARGETS = ("return", "rank")
 LOSSES = ("mse", "huber")
 DEVICES = ("cpu", "cuda", "auto")
@@ -50,13 +52,14 @@ class Config:
     periods_per_year: int | None = None  # bars a year for every annualised figure; None: from the data's calendar
     # --- features and model
     features: tuple[str, ...] = ("logret", "vol20", "range", "gap", "volz", "rsi14")
-    model: str = "lstm"  # lstm | linear | persistence | zero
+    model: str = "lstm"  # lstm | linear | persistence | zero | lightgbm | reversal | momentum
     target: str = "return"  # return | rank (the cross-sectional rank of the return; universes only)
     lookback: int = 20  # bars in each input window
     hidden: int = 32  # LSTM hidden units
     layers: int = 1  # stacked LSTM layers
     dropout: float = 0.0  # dropout between LSTM layers (needs layers >= 2)
     loss: str = "mse"  # mse | huber
+    xs_norm: str = "none"  # universe: each feature normalised across that date's tickers: none | rank | zscore
     # --- training
     epochs: int = 20  # most epochs per fold
     batch_size: int = 128
@@ -90,12 +93,14 @@ class Config:
     min_commission: float = 0.0  # currency, the least commission of a fill
     capacity: tuple[float, ...] | None = None  # starting capitals to re-run the backtest at (capacity.csv)
     cash: float = 100_000.0
-    baselines: bool = True  # also run the cheap baseline forecasters
+    baselines: tuple[str, ...] = DEFAULT_BASELINES  # forecasters also run and traded for comparison (True: these)
     cache: bool = True  # reuse folds trained before with the same rows and settings
     save_models: bool = False  # also save each fold's trained LSTM in the run folder
     tracking: str = "none"  # none | mlflow: also log each finished run to an experiment tracker
 
     def __post_init__(self) -> None:
+        # baselines=True/False (configs and notebooks from before the list) or "zero,lightgbm": as a tuple
+        object.__setattr__(self, "baselines", baseline_names(self.baselines))
         _check(self)
 
     def replace(self, **changes: Any) -> "Config":
@@ -104,6 +109,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["features"] = list(self.features)
+        out["baselines"] = list(self.baselines)
         out["params"] = dict(self.params)
         return out
 
@@ -129,8 +135,10 @@ FIELD_HELP: dict[str, str] = {
     "periods_per_year": "Bars a year used to annualise Sharpe, CAGR and volatility (metrics, tearsheet, VolTarget); "
                         "default: from the data's bar size and calendar (252 for weekday daily bars, 365 for 7-day "
                         "daily, 6,240 for hourly 24 h x 5 days; 0: detect).",
-    "features": "Comma-separated feature names (logret, vol20, range, gap, ret5, volz, rsi14).",
-    "model": "Forecaster: lstm, or a baseline: linear (ridge), persistence, zero.",
+    "features": "Comma-separated feature names (logret, vol20, range, gap, ret5, volz, rsi14), or alpha: a set of 41 "
+                "Alpha158-style price-volume features (docs/features.md); sets and names mix (alpha,gap).",
+    "model": "Forecaster: lstm, or a baseline: linear (ridge), persistence, zero, lightgbm (gradient-boosted trees "
+             "on the same windows; pip install \"lstmtrade[lightgbm]\"), reversal, momentum.",
     "target": "What the model learns: return (the next open-to-open return) or rank (its cross-sectional "
               "rank that day, centred on 0; universes only).",
     "lookback": "Bars in each LSTM input window.",
@@ -138,6 +146,9 @@ FIELD_HELP: dict[str, str] = {
     "layers": "Stacked LSTM layers.",
     "dropout": "Dropout between stacked LSTM layers.",
     "loss": "Training loss: mse or huber.",
+    "xs_norm": "Universe: normalise each feature across that date's tickers (that date's rows only, so causal): "
+               "rank (centred percentile rank x sqrt(12)), zscore, or none (each ticker scaled on its own "
+               "training rows). Normalised features are not rescaled per ticker.",
     "epochs": "Most training epochs per fold.",
     "batch_size": "Training batch size.",
     "lr": "Adam learning rate.",
@@ -150,7 +161,8 @@ FIELD_HELP: dict[str, str] = {
              "spread a result would have had with another seed. 5 is a good choice for conclusions.",
     "device": "cpu, cuda, or auto: the GPU only where it pays (two or more layers, a wide network, or a pooled "
               "universe; a small one-layer network stays on the CPU's C kernel), and the start-up line says why.",
-    "threads": "torch CPU threads; 0 keeps torch's default.",
+    "threads": "torch CPU threads, and LightGBM's; 0 keeps torch's default and runs LightGBM on one thread (its "
+               "trees may depend on the thread count).",
     "engine": "How LSTM folds are trained: native (C kernel, built on first use), loop (torch), fused (all "
               "folds as one torch computation); auto: native where it builds and fits the network, else loop.",
     "jobs": "Folds trained at once: threads with the native engine, worker processes (one torch thread each) "
@@ -183,7 +195,9 @@ FIELD_HELP: dict[str, str] = {
     "capacity": "Comma-separated starting capitals (1e6,1e7,1e8): re-run the backtest at each, without "
                 "retraining, and write capacity.csv (Sharpe, CAGR, volume participation, unfilled).",
     "cash": "Starting cash.",
-    "baselines": "Also run the baseline forecasters (zero, persistence, linear) for comparison.",
+    "baselines": "Forecasters also run through the same walk-forward and traded by the same strategy, for comparison: "
+                 "comma-separated from zero, persistence, linear, lightgbm, reversal (minus the day's return), "
+                 "momentum (12-1 months); --no-baselines: none.",
     "cache": "Reuse folds trained before with the same rows and settings (stored under OUT/.cache).",
     "save_models": "Also save each fold's trained LSTM as RUN/folds/fold-NNN.pt (the format `train` writes).",
     "tracking": "Also log each finished run to MLflow (tracking = \"mlflow\" in a config file; needs "
@@ -233,8 +247,8 @@ def _check(c: Config) -> None:
         _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", c.capacity)
     if not _is_number(c.threshold):
         _fail("threshold", "must be a number", c.threshold)
-    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES), ("engine", ENGINES),
-                           ("tracking", TRACKING), ("backend", BACKENDS)):
+    for name, allowed in (("model", MODELS), ("target", TARGETS), ("loss", LOSSES), ("device", DEVICES),
+                          ("engine", ENGINES), ("tracking", TRACKING), ("backend", BACKENDS), ("xs_norm", XS_NORMS)):
         value = getattr(c, name)
         if value not in allowed:
             _fail(name, f"must be one of {', '.join(allowed)}", value)
@@ -244,6 +258,33 @@ def _check(c: Config) -> None:
         _fail("features", "must name at least one feature", c.features)
     if len(set(c.features)) != len(c.features):
         _fail("features", "lists a feature twice", ",".join(c.features))
+
+
+def baseline_names(value: Any) -> tuple[str, ...]:
+    """``baselines`` as a tuple of forecaster names: True is :data:`DEFAULT_BASELINES`, False or "none" none, and
+    text is comma-separated. Unknown or repeated names are refused in one line."""
+    if value is True:
+        return DEFAULT_BASELINES
+    if value is False or value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("none", ""):
+            return ()
+        if text in ("true", "false"):
+            return DEFAULT_BASELINES if text == "true" else ()
+        value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        _fail("baselines", "must be a comma-separated list of forecasters, true or false", value)
+    names = tuple(v.strip().lower() for v in value)
+    for name in names:
+        if name not in MODELS:
+            close = difflib.get_close_matches(name, MODELS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            _fail("baselines", f"has an unknown forecaster '{name}'{hint} (one of {', '.join(MODELS)})", value)
+    if len(set(names)) != len(names):
+        _fail("baselines", "lists a forecaster twice", ",".join(names))
+    return names
 
 
 def _is_number(value: Any) -> bool:

@@ -36,8 +36,10 @@ from .evaluate.verdict import run_verdict
 from .features import warmup
 from .files import new_run_dir, write_csv, write_json, write_text
 from .forecast.cache import FoldCache
+from .forecast.boosting import import_lightgbm
 from .forecast.engines import resolve_auto_device, resolve_device, resolve_engine
 from .forecast.folds import panel_rows
+from .forecast.forecasters import WINDOWED
 from .forecast.predictions import Predictions
 from .forecast.ray_backend import check as check_ray
 from .forecast.walkforward import walk_forward_predict
@@ -220,10 +222,14 @@ def preflight(prices: PriceData, config: Config) -> None:
     if config.save_models and universe:
         raise ConfigError("--save-models writes one ticker's model files; a universe's pooled models are not "
                           "saved yet (its predictions are, in predictions.csv and folds/)")
-    if not universe and (config.target == "rank" or config.benchmark):
+    if not universe and (config.target == "rank" or config.benchmark or config.xs_norm != "none"):
         what = "--target rank ranks each day's targets across tickers" if config.target == "rank" else \
+            f"--xs-norm {config.xs_norm} normalises each feature across the tickers of a date" \
+            if config.xs_norm != "none" else \
             "--benchmark replaces a universe's equal-weight buy-and-hold (one ticker is compared with itself)"
         raise ConfigError(f"{what}: it needs a universe (--data with several tickers)")
+    if "lightgbm" in (config.model, *config.baselines):
+        import_lightgbm()  # the optional extra, missing: one line before any training
     if config.benchmark:  # a missing or broken file stops here, before any training
         try:
             load_prices(config.benchmark)
@@ -231,7 +237,7 @@ def preflight(prices: PriceData, config: Config) -> None:
             raise DataError(f"--benchmark: {exc}") from None
     costs_of(config)  # a borrow file that cannot be read stops here, before any training
     first_row = warmup(config.features)
-    val = config.val_fraction if (config.model == "lstm" and config.early_stopping_active) else 0.0
+    val = config.val_fraction if (config.model in WINDOWED and config.early_stopping_active) else 0.0
     WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback, val).split(
         len(prices), first_row)
     if config.model == "lstm" and config.device != "cpu":
@@ -239,9 +245,6 @@ def preflight(prices: PriceData, config: Config) -> None:
     if config.model == "lstm":
         resolve_engine(config)  # --engine native/fused on a network it cannot train; builds the kernel
         check_ray(config)  # --backend ray without Ray installed
-
-
-BASELINES = ("zero", "persistence", "linear")
 
 
 def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: type, params: dict,
@@ -261,18 +264,22 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
         strat, bench = strat_done.result(), bench_done.result()
         timings["backtest"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        baselines: dict[str, tuple[Predictions, BacktestResult]] = {}
-        if config.baselines:
-            emit({"event": "stage", "name": "baselines"})
-            rows = rows if rows is not None else panel_rows(prices, config)
-            others = {name: walk_forward_predict(prices, config, model=name, rows=rows)
-                      for name in BASELINES if name != predictions.model}
-            rows = None  # the features are no longer needed
-            traded = {name: pool.submit(trade, other, cls, costs, params, bars.periods_per_year)
-                      for name, other in others.items()}
-            baselines = {name: (others[name], traded[name].result()) for name in others}
+        others: dict[str, Predictions] = {}
+        seconds: dict[str, float] = {}
+        for name in config.baselines:  # each through the same walk-forward, traded by the same strategy and costs
+            if name != predictions.model:
+                emit({"event": "stage", "name": f"baseline {name}"})
+                t1 = time.perf_counter()
+                rows = rows if rows is not None else panel_rows(prices, config)  # the LSTM's features, shared
+                others[name] = walk_forward_predict(prices, config, model=name, rows=rows)
+                seconds[name] = time.perf_counter() - t1  # its forecasts (the backtests run side by side)
+        rows = None  # the features are no longer needed
+        traded = {name: pool.submit(trade, other, cls, costs, params, bars.periods_per_year)
+                  for name, other in others.items()}
+        baselines = {name: (others[name], traded[name].result()) for name in others}
         timings["baselines"] = time.perf_counter() - t0
-        metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra)
+        metrics, per_fold = build_metrics(config, prices, predictions, strat, bench, baselines, timings, extra,
+                                          seconds)
         members: list[BacktestResult] = []
         if predictions.members is not None:
             emit({"event": "stage", "name": "seeds"})

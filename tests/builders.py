@@ -27,3 +27,22 @@ def universe(n: int = 5, days: int = 120, oos: int = 60, seed: int = 0) -> tuple
         prices[f"T{j}"] = bars(close, close * np.exp(rng.normal(0, 0.01, days)), dates)
     pred = pd.DataFrame(rng.normal(0, 0.01, (oos, n)), index=dates[-oos:], columns=list(prices))
     return prices, pred
+
+
+def panel(n: int = 8, days: int = 500, seed: int = 0, gaps: bool = False) -> pd.DataFrame:
+    """A long panel (Ticker, Date, OHLCV) of ``n`` random-walk tickers with varying volume, as a user's CSV holds
+    it. ``gaps``: ticker T1 misses three sessions and T2 starts 150 days late."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2015-01-01", periods=days)
+    parts = []
+    for j in range(n):
+        close = 30.0 * (1 + 0.2 * j) * np.exp(np.cumsum(rng.normal(0, 0.015, days)))
+        open_ = close * np.exp(rng.normal(0, 0.006, days))
+        frame = bars(close, open_, dates).assign(volume=rng.uniform(5e5, 2e6, days))
+        if gaps and j == 1:
+            frame = frame.drop(frame.index[[300, 301, 420]])
+        if gaps and j == 2:
+            frame = frame.iloc[150:]
+        frame = frame.rename(columns=str.capitalize).rename_axis("Date").reset_index()
+        parts.append(frame.assign(Ticker=f"T{j}"))
+    return pd.concat(parts, ignore_index=True)

@@ -49,6 +49,28 @@ def tracked_lines(tracked: Any) -> list[str]:
             f"        see it: {tracked.where}"]
 
 
+def forecaster_table(m: dict, label: str) -> list[str]:
+    """The model and each baseline on the same days, strategy and costs: skill (Rank IC and its Newey-West t for
+    a universe; hit rate, IC and MSE ratio for one ticker), Sharpe and return after costs."""
+    universe = "universe" in m
+    rows = [(label, m["forecast"], m["strategy"])]
+    rows += [(f"{name} baseline", v["forecast"], v) for name, v in m["baselines"].items()]
+    width = max(len(r[0]) for r in rows) + 2
+    if universe:
+        head = f"{'':{width}}{'Rank IC':>9}{'t':>7}{'Sharpe':>8}{'return':>9}"
+        cells = lambda f, s: (f"{num(f.get('rank_ic'), 4):>9}{num(f.get('rank_ic_tstat'), 1):>7}"  # noqa: E731
+                              f"{num(s['sharpe']):>8}{pct(s['total_return'], sign=True):>9}")
+    else:
+        head = f"{'':{width}}{'hit rate':>9}{'IC':>7}{'MSE/0':>7}{'Sharpe':>8}{'return':>9}"
+        cells = lambda f, s: (f"{pct(f.get('hit_rate')):>9}{num(f.get('ic'), 3):>7}"  # noqa: E731
+                              f"{num(f.get('mse_ratio'), 3):>7}{num(s['sharpe']):>8}"
+                              f"{pct(s['total_return'], sign=True):>9}")
+    out = ["forecasters, same days, strategy and costs (MSE/0: MSE over the zero forecast's):" if not universe
+           else "forecasters, same days, portfolio rule and costs (t: Newey-West):", "  " + head]
+    out += [f"  {name:{width}}{cells(f, s)}" for name, f, s in rows]
+    return out
+
+
 class Terminal:
     """Lines on stderr, and one progress line redrawn in place when stderr is a terminal."""
 
@@ -283,9 +305,7 @@ class Console(Terminal):
         elif result.config.model == "lstm" and "predictions_from" not in m.get("run", {}):
             out.append("seeds: one network per fold; --seeds 5 shows how much another seed would change this")
         if m.get("baselines"):
-            parts = [f"{name} Sharpe {num(v['sharpe'])} (return {pct(v['total_return'], sign=True)})"
-                     for name, v in m["baselines"].items()]
-            out.append("baselines, same strategy and costs: " + "; ".join(parts))
+            out += forecaster_table(m, f"{result.config.model} ({bt['strategy']})")
         bench_name = ("the benchmark" if result.config.benchmark else
                       "equal-weight buy-and-hold" if "universe" in m else "buy-and-hold")
         sig = m.get("significance")

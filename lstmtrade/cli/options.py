@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 
 from ..config import FIELD_HELP, UNSET_MEANS, Config, load_toml, make_config
+from ..errors import ConfigError
 
 _DEFAULTS = Config()
 _OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str,
@@ -36,7 +37,10 @@ def _shown(value: Any, name: str = "") -> str:
 
 
 def config_options(skip: tuple[str, ...] = ()) -> Callable:
-    """One option per Config field (``batch_size`` -> ``--batch-size``), each with help and default."""
+    """One option per Config field (``batch_size`` -> ``--batch-size``), each with help and default.
+
+    ``baselines`` is a list with an off switch: ``--baselines zero,lightgbm`` and ``--no-baselines`` (the
+    command receives ``baselines`` only: the text, ``()`` for the switch, or None when neither was given)."""
 
     def decorate(func: Callable) -> Callable:
         for spec in reversed(dataclasses.fields(Config)):
@@ -51,6 +55,11 @@ def config_options(skip: tuple[str, ...] = ()) -> Callable:
                 func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text,
                                     callback=lambda ctx, param, value, on=on, off=off:
                                     None if value is None else (on if value else off))(func)
+            elif name == "baselines":
+                func = click.option("--no-baselines", "no_baselines", is_flag=True, default=False,
+                                    help="Run no baseline forecasters (the same as --baselines none).")(func)
+                func = click.option("--baselines", name, default=None, metavar="LIST", help=help_text)(func)
+                func = _one_baselines_switch(func)
             elif isinstance(default, bool):
                 func = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)(func)
             else:
@@ -61,6 +70,21 @@ def config_options(skip: tuple[str, ...] = ()) -> Callable:
         return func
 
     return decorate
+
+
+def _one_baselines_switch(func: Callable) -> Callable:
+    """Fold ``--no-baselines`` into ``baselines`` before the command sees its options."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        off = kwargs.pop("no_baselines", False)
+        if off:
+            if kwargs.get("baselines") is not None:
+                raise ConfigError("--baselines and --no-baselines: give one of them")
+            kwargs["baselines"] = ()
+        return func(*args, **kwargs)
+
+    return wrapper
 
 
 def common_options(func: Callable) -> Callable:

@@ -34,7 +34,7 @@ NOT_A_TRIAL = {"data", "start", "end", "device", "threads", "engine", "jobs", "b
 # is also logged; backend: where the folds train (Ray gives the local forecasts)
 # Settings added later: left out of the key while at their default, so earlier trials keep their keys.
 ADDED_LATER = {"periods_per_year": None, "borrow": 0.0, "borrow_file": None, "spread": None, "impact": 0.0,
-               "max_participation": None, "min_commission": 0.0}
+               "max_participation": None, "min_commission": 0.0, "xs_norm": "none"}
 
 
 def trial_key(config: dict[str, Any], strategy: str, params: dict[str, Any]) -> str:

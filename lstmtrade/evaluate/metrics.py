@@ -23,6 +23,7 @@ from ..features import build_target
 from ..forecast.predictions import Predictions
 from ..formatting import stamper
 from .performance import forecast_metrics, performance
+from .versus import vs_best_baseline
 from .xsection import universe_report
 
 
@@ -50,9 +51,11 @@ def universe_skill(predictions: Predictions) -> tuple[dict[str, Any], pd.DataFra
 
 def build_metrics(config: Config, prices: Any, predictions: Predictions, strat: BacktestResult,
                   bench: BacktestResult, baselines: dict, timings: dict,
-                  extra: dict | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+                  extra: dict | None = None, seconds: dict | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     """metrics.json (without ``seeds``, ``significance`` and ``verdict``, which the run adds) and the per-fold
-    skill table. ``baselines`` maps a name to its (Predictions, BacktestResult)."""
+    skill table. ``baselines`` maps a name to its (Predictions, BacktestResult), ``seconds`` to the wall time
+    its walk-forward and backtest took. ``forecast.vs_best_baseline`` compares the model with the best of
+    them (:mod:`lstmtrade.evaluate.versus`)."""
     universe = predictions.is_universe
     frame = predictions.frame
     if universe:
@@ -98,6 +101,12 @@ def build_metrics(config: Config, prices: Any, predictions: Predictions, strat: 
     })
     for name, (preds, result) in baselines.items():
         metrics["baselines"][name] = {**strategy_metrics(result, periods), "forecast": skill(preds)[0]}
+        if seconds and name in seconds:
+            metrics["baselines"][name]["seconds"] = round(seconds[name], 3)
+    if baselines:
+        forecast["vs_best_baseline"] = vs_best_baseline(
+            predictions, {name: preds for name, (preds, _) in baselines.items()},
+            {name: block["forecast"] for name, block in metrics["baselines"].items()})
     return metrics, per_fold
 
 

@@ -7,6 +7,10 @@
 - Above zero: PSR and DSR test the strategy's own Sharpe against zero (DSR deflated by the trials counted on the
   same data), and say so (``Sharpe above zero: PSR 0.91, DSR 0.77 over 3 trials``); they never vouch for a
   comparison with the benchmark.
+- Against the best baseline (``forecast.vs_best_baseline``, :mod:`lstmtrade.evaluate.versus`): the best by mean
+  Rank IC (a universe) or by MSE (one ticker), the mean daily difference and its Newey-West t
+  (``LSTM did not beat the best baseline by Rank IC (reversal): 0.004 lower, t = -1.2``). "beat" is said only
+  when the difference favours the model with p < ``alpha``; in its favour without that, "did not significantly beat".
 """
 from __future__ import annotations
 
@@ -67,8 +71,40 @@ def trading_clauses(label: str, benchmark_name: str, t: Trading, alpha: float = 
     return parts
 
 
-def verdict(dm_pvalue: float | None, mse_ratio: float | None, trading: Trading, alpha: float = ALPHA) -> str:
-    """One ticker's verdict: forecast skill, then trading after costs.
+def versus_clause(versus: dict | None, model: str = "LSTM", alpha: float = ALPHA) -> str | None:
+    """The model against the best baseline (``forecast.vs_best_baseline``), or None when no baseline ran."""
+    if not versus:
+        return None
+    diff, t, p = versus.get("diff"), versus.get("tstat"), versus.get("pvalue")
+    by_rank = versus.get("by") == "rank_ic"
+    where = f"the best baseline by {'Rank IC' if by_rank else 'MSE'} ({versus['name']})"
+    if not finite(diff):
+        return f"{model} vs {where}: comparison n/a"
+    if by_rank:
+        better = diff > 0
+        size = f"{num(abs(diff), 3)} {'higher' if better else 'lower'}"
+    else:  # diff: the model's squared error minus the baseline's, per day
+        better = diff < 0
+        base = versus.get("baseline")
+        change = abs(diff) / base if finite(base) and base > 0 else None
+        size = f"MSE {num(change, 1, scale=100)}% {'lower' if better else 'higher'}"
+    if better and finite(p) and p < alpha:
+        head = f"{model} beat {where}"
+    elif better:
+        head = f"{model} did not significantly beat {where}"
+    else:
+        head = f"{model} did not beat {where}"
+    return f"{head}: {size}, t = {num(t, 1)}"
+
+
+def forecaster_label(model: str) -> str:
+    """How a verdict names the forecaster: ``LSTM``, or a baseline's own name."""
+    return "LSTM" if model == "lstm" else model
+
+
+def verdict(dm_pvalue: float | None, mse_ratio: float | None, trading: Trading, alpha: float = ALPHA,
+            versus: dict | None = None, model: str = "lstm") -> str:
+    """One ticker's verdict: forecast skill, the best baseline (``versus``), then trading after costs.
 
     Forecasting skill is claimed only when ``dm_pvalue < alpha`` AND ``mse_ratio < 1`` (both finite); anything
     else, n/a included, reads "No evidence of forecasting skill". Missing values print as "n/a".
@@ -76,12 +112,15 @@ def verdict(dm_pvalue: float | None, mse_ratio: float | None, trading: Trading, 
     skill = finite(dm_pvalue) and finite(mse_ratio) and dm_pvalue < alpha and mse_ratio < 1
     head = "Evidence of forecasting skill" if skill else "No evidence of forecasting skill"
     parts = [f"{head} (DM p = {pvalue(dm_pvalue)}, MSE ratio {num(mse_ratio, 3)})"]
+    clause = versus_clause(versus, forecaster_label(model), alpha)
+    parts += [clause] if clause else []
     parts += trading_clauses("strategy", "buy-and-hold", trading, alpha)
     return "; ".join(parts) + "."
 
 
 def universe_verdict(report: dict, trading: Trading, survivorship: str | None = None,
-                     benchmark_name: str = "equal-weight buy-and-hold", alpha: float = ALPHA) -> str:
+                     benchmark_name: str = "equal-weight buy-and-hold", alpha: float = ALPHA,
+                     model: str = "lstm") -> str:
     """A universe's verdict, in the style of :func:`verdict`.
 
     Cross-sectional skill is claimed only when the mean Rank IC is positive AND its Newey-West p-value
@@ -94,6 +133,8 @@ def universe_verdict(report: dict, trading: Trading, survivorship: str | None = 
     p_text = pvalue(pv, three_below=0.1)
     p_text = p_text if p_text.startswith("<") or p_text == "n/a" else f"= {p_text}"
     parts = [f"{head} (mean Rank IC {num(ric, 3)}, t = {num(t, 1)}, p {p_text})"]
+    clause = versus_clause(report.get("vs_best_baseline"), forecaster_label(model), alpha)
+    parts += [clause] if clause else []
     parts += trading_clauses("portfolio", benchmark_name, trading, alpha)
     line = "; ".join(parts) + "."
     if survivorship:
@@ -117,11 +158,13 @@ def skill_verdict(metrics: dict) -> str:
     """The verdict on forecast skill and trading, from a run's metrics (one ticker or a universe)."""
     f = metrics["forecast"]
     trading = Trading.from_metrics(metrics)
+    model = (metrics.get("config") or {}).get("model", "lstm")
     if "universe" in metrics:
         benchmark = metrics["universe"].get("benchmark", "")
         name = "equal-weight buy-and-hold" if benchmark.startswith("equal-weight") or not benchmark else "the benchmark"
-        return universe_verdict(f, trading, survivorship=metrics["universe"].get("survivorship"), benchmark_name=name)
-    return verdict(f.get("dm_pvalue"), f.get("mse_ratio"), trading)
+        return universe_verdict(f, trading, survivorship=metrics["universe"].get("survivorship"), benchmark_name=name,
+                                model=model)
+    return verdict(f.get("dm_pvalue"), f.get("mse_ratio"), trading, versus=f.get("vs_best_baseline"), model=model)
 
 
 def break_even_text(extra_bps: float | None, edge_at_run_costs: float | None, search_bps: float) -> str:

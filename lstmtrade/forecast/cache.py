@@ -37,6 +37,7 @@ NOT_TRAINING = {"data", "start", "end", "tickers", "strict", "benchmark", "strat
                 "slippage", "cash", "borrow", "borrow_file", "spread", "impact", "max_participation", "min_commission",
                 "capacity", "baselines", "jobs", "cache", "save_models", "date_format", "periods_per_year", "seeds",
                 "tracking", "backend", "ray_address"}
+DEFAULT_NOT_HASHED = {"xs_norm": "none"}  # settings added later: at their default, left out (earlier keys hold)
 
 
 @functools.lru_cache(maxsize=None)
@@ -97,7 +98,8 @@ class FoldCache:
         """Hash of what fold ``data`` (a :class:`~lstmtrade.forecast.folds.FoldData`) depends on."""
         fold = data.fold
         digest = hashlib.sha256()
-        relevant = {k: v for k, v in settings.items() if k not in NOT_TRAINING}
+        relevant = {k: v for k, v in settings.items()
+                    if k not in NOT_TRAINING and not (k in DEFAULT_NOT_HASHED and v == DEFAULT_NOT_HASHED[k])}
         digest.update(json.dumps({"format": FORMAT, "settings": relevant, "model": model, "threads": threads,
                                   "torch": _torch_version(), "fold": fold.index, "fit": [fold.fit.start, fold.fit.stop],
                                   "val": [fold.val.start, fold.val.stop], "test": [fold.test.start, fold.test.stop]},

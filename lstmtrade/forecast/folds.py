@@ -10,7 +10,12 @@ the rows of its own history that fall in each range, with the timing rule applie
 - a ticker is predicted in a fold only if it has at least ``MIN_TICKER_ROWS`` training rows there (its
   scaler, :func:`fit_scaler`, is fit on them); until then it has no forecast (and a strategy does not trade it);
 - with ``target="rank"`` the label is the cross-sectional rank of the target on its date, among the
-  tickers whose target is known two calendar bars later (so a rank never waits on a late label).
+  tickers whose target is known two calendar bars later (so a rank never waits on a late label);
+- with ``xs_norm`` (a universe) each feature is normalised across the tickers that have a bar on each date,
+  from that date's rows only (:mod:`lstmtrade.features.xsnorm`); such features are not rescaled per ticker.
+
+Each piece also carries the ticker's raw close, for the rule baselines (reversal, momentum) that need prices
+rather than scaled features; it is not a feature, so the LSTM's inputs and the fold cache's keys ignore it.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError
-from ..features import LABEL_REACH, StandardScaler, build_features, build_target
+from ..features import LABEL_REACH, StandardScaler, build_features, build_target, cross_sectional
 from ..formatting import stamper
 from ..splits import MIN_FIT_ROWS, Fold
 
@@ -45,6 +50,8 @@ class Piece:
     fit: range
     val: range
     test: range
+    close: np.ndarray | None = None  # (rows,) raw close, for rules on prices; None where not given
+    normalised: bool = False  # features normalised across tickers already: no per-ticker scaling
 
 
 @dataclass
@@ -57,11 +64,12 @@ class FoldData:
     target: np.ndarray | None = None
     lookback: int = 1
     pieces: list[Piece] = field(default_factory=list)
+    close: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.pieces:
             f = self.fold
-            self.pieces = [Piece("", self.features, self.target, self.target, f.fit, f.val, f.test)]
+            self.pieces = [Piece("", self.features, self.target, self.target, f.fit, f.val, f.test, self.close)]
 
     @property
     def n_test(self) -> int:
@@ -78,7 +86,10 @@ def rows_of(span: range) -> np.ndarray:
 
 
 def fit_scaler(piece: Piece, lookback: int) -> StandardScaler:
-    """Fit on the rows that the ticker's training windows touch, only."""
+    """Fit on the rows that the ticker's training windows touch, only (features normalised across tickers
+    are already on one scale: left as they are)."""
+    if piece.normalised:
+        return StandardScaler.identity(piece.features.shape[1])
     return StandardScaler().fit(piece.features[piece.fit.start - lookback + 1: piece.fit.stop])
 
 
@@ -93,6 +104,8 @@ class TickerSeries:
     label: np.ndarray
     pos: np.ndarray  # calendar position of each row
     label_pos: np.ndarray  # calendar position at which each row's label is known (inf: not yet)
+    close: np.ndarray | None = None  # raw close of each row
+    normalised: bool = False  # features normalised across tickers (xs_norm)
 
 
 def frames_of(prices: Any) -> tuple[dict[str, pd.DataFrame], bool]:
@@ -119,7 +132,13 @@ def ticker_series(frames: Mapping[str, pd.DataFrame], calendar: pd.DatetimeIndex
         pos = calendar.get_indexer(frame.index)
         label_pos = np.full(len(pos), np.inf)
         label_pos[: max(len(pos) - LABEL_REACH, 0)] = pos[LABEL_REACH:]
-        out.append(TickerSeries(ticker, frame.index, feats, target, target, pos, label_pos))
+        out.append(TickerSeries(ticker, frame.index, feats, target, target, pos, label_pos,
+                                frame["close"].to_numpy(dtype="float64")))
+    if config.xs_norm != "none":
+        if not universe:
+            raise ConfigError(f"--xs-norm {config.xs_norm} normalises each feature across the tickers of a date: "
+                              "it needs a universe (--data with several tickers)")
+        _normalise_across(out, len(calendar), config.xs_norm)
     if config.target == "rank":
         if not universe:
             raise ConfigError("--target rank ranks each day's targets across tickers: it needs a universe "
@@ -136,7 +155,7 @@ class PanelRows:
     calendar: pd.DatetimeIndex
     universe: bool
     series: list[TickerSeries]
-    key: tuple  # (features, target) they were computed for
+    key: tuple  # (features, target, xs_norm) they were computed for
 
 
 def panel_rows(prices: Any, config: Config) -> PanelRows:
@@ -144,7 +163,24 @@ def panel_rows(prices: Any, config: Config) -> PanelRows:
     frames, universe = frames_of(prices)
     calendar = calendar_of(frames)
     return PanelRows(calendar, universe, ticker_series(frames, calendar, config, universe),
-                     (tuple(config.features), config.target))
+                     rows_key(config))
+
+
+def rows_key(config: Config) -> tuple:
+    """What :class:`PanelRows` depend on: the features, the target, and their cross-sectional normalisation."""
+    return tuple(config.features), config.target, config.xs_norm
+
+
+def _normalise_across(series: list[TickerSeries], n_dates: int, how: str) -> None:
+    """Replace each ticker's features by their cross-sectional normalisation on each of its dates."""
+    n_features = series[0].features.shape[1] if series else 0
+    wide = np.full((n_dates, len(series), n_features), np.nan)
+    for j, s in enumerate(series):
+        wide[s.pos, j, :] = s.features
+    wide = cross_sectional(wide, how)
+    for j, s in enumerate(series):
+        s.features = np.ascontiguousarray(wide[s.pos, j, :])
+        s.normalised = True
 
 
 def _rank_labels(series: list[TickerSeries], n_dates: int) -> None:
@@ -184,7 +220,8 @@ def fold_pieces(fold: Fold, series: list[TickerSeries], first: int) -> list[Piec
             # the middle rank (no information) rather than leak a later label into the ranking
             label = label.copy()
             label[train[~np.isfinite(label[train])]] = 0.0
-        pieces.append(Piece(s.ticker, s.features[:stop], s.target[:stop], label, fit, val, test))
+        close = s.close[:stop] if s.close is not None else None
+        pieces.append(Piece(s.ticker, s.features[:stop], s.target[:stop], label, fit, val, test, close, s.normalised))
     return pieces
 
 

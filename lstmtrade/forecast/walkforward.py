@@ -22,8 +22,8 @@ from ..files import atomic_write, ensure_folder, write_exact_csv
 from ..splits import MIN_FIT_ROWS, Fold, WalkForward
 from .engines import resolve_engine, resolve_jobs
 from .ensemble import FittedEnsemble, combine, member_config, member_seeds, n_members
-from .folds import FoldData, PanelRows, TickerSeries, fold_dates, fold_pieces, panel_rows, rows_of
-from .forecasters import FORECASTERS
+from .folds import FoldData, PanelRows, TickerSeries, fold_dates, fold_pieces, panel_rows, rows_key, rows_of
+from .forecasters import FORECASTERS, WINDOWED
 from .lstm import LSTM
 from .parallel import Job, in_processes, in_threads, member_progress, on_ray, serialised
 from .predictions import Predictions
@@ -53,13 +53,13 @@ def walk_forward_predict(prices: Any, config: Config, progress: Progress | None 
     model = model or config.model
     if progress is not None:
         progress = serialised(progress)  # folds may report from several threads
-    if rows is None or rows.key != (tuple(config.features), config.target):
+    if rows is None or rows.key != rows_key(config):
         rows = panel_rows(prices, config)
     calendar, universe, series = rows.calendar, rows.universe, rows.series
     first_row = warmup(config.features)
-    lookback = config.lookback if model == "lstm" else 1
+    lookback = config.lookback if model in WINDOWED else 1  # lightgbm: the LSTM's windows, rows and tail
     splitter = WalkForward(config.min_train, config.retrain_every, config.train_window, config.lookback,
-                           config.val_fraction if (model == "lstm" and config.early_stopping_active) else 0.0)
+                           config.val_fraction if (model in WINDOWED and config.early_stopping_active) else 0.0)
     folds = splitter.split(len(calendar), first_row)
     first = first_row + lookback - 1
     datas = [FoldData(f, lookback=lookback, pieces=fold_pieces(f, series, first)) for f in folds]

@@ -167,6 +167,9 @@ def train_final(prices: PriceData, config: Config, progress: Progress | None = N
     (``scheduled``: as the backtest's latest scheduled fold was; see :func:`final_fold`)."""
     if config.model != "lstm":
         raise ConfigError(f"--model {config.model}: train saves LSTM models only (use --model lstm)")
+    if config.xs_norm != "none":
+        raise ConfigError(f"--xs-norm {config.xs_norm} normalises features across the tickers of a universe; a "
+                          "saved model is one ticker's (use --xs-norm none)")
     frame = prices.frame
     n = len(frame)
     fold = final_fold(n, config, scheduled)

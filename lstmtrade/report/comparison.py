@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..evaluate.performance import BREAK_EVEN_SEARCH
-from ..evaluate.verdict import break_even_text
+from ..evaluate.verdict import break_even_text, forecaster_label
 from ..files import write_text
 from ..formatting import num, pvalue
 from .html import html_table, page, pyplot, svg
@@ -94,7 +94,7 @@ def comparison_table(result: Any) -> pd.DataFrame:
     for name, values in m["baselines"].items():
         rows[f"{name} baseline"] = {**values, **values["forecast"]}
     rows["buy and hold"] = dict(m["benchmark"])
-    columns = ["total_return", "cagr", "sharpe", "max_drawdown", "hit_rate", "up_share", "ic", "dm_pvalue"]
+    columns = ["total_return", "cagr", "sharpe", "max_drawdown", "hit_rate", "up_share", "ic", "mse_ratio", "dm_pvalue"]
     table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
     table.index.name = "forecaster"
     return table
@@ -113,15 +113,36 @@ def comparison_curves(result: Any) -> pd.DataFrame:
     return pd.DataFrame(curves)
 
 
+def versus_line(metrics: dict) -> str | None:
+    """The model against the best baseline in one sentence with its figures, or None without baselines."""
+    v = metrics["forecast"].get("vs_best_baseline")
+    if not v:
+        return None
+    model = forecaster_label((metrics.get("config") or {}).get("model", "lstm"))
+    if v["by"] == "rank_ic":
+        return (f"{model} against the best baseline by mean Rank IC, {v['name']}: Rank IC {num(v.get('model'), 4)} "
+                f"against {num(v.get('baseline'), 4)} on the cells both forecast; mean daily difference "
+                f"{num(v.get('diff'), 4)} (Newey-West t = {num(v.get('tstat'))}, p = {num(v.get('pvalue'), 3)}, "
+                f"{v.get('n_days')} days).")
+    return (f"{model} against the best baseline by MSE, {v['name']}: MSE {num(v.get('model'), 3, scale=1e4)} against "
+            f"{num(v.get('baseline'), 3, scale=1e4)} (x 1e-4) on the days both forecast; mean daily difference in "
+            f"squared error {num(v.get('diff'), 3, scale=1e4)} x 1e-4 (Newey-West t = {num(v.get('tstat'))}, "
+            f"p = {num(v.get('pvalue'), 3)}, {v.get('n_days')} days; negative: {model}'s errors are smaller).")
+
+
 def claims_note(metrics: dict, benchmark_name: str) -> str:
-    """HTML under a page's verdict: the test behind the comparison with the benchmark, and the two break-evens
-    (extra cost per side on top of the run's), each named for what it compares."""
+    """HTML under a page's verdict: the model against the best baseline, the test behind the comparison with the
+    benchmark, and the two break-evens (extra cost per side on top of the run's), each named for what it
+    compares."""
     test = metrics["significance"].get("vs_benchmark") or {}
     costs = metrics.get("costs") or {}
     s, b = metrics["strategy"], metrics["benchmark"]
     lines = [f"Sharpe above {benchmark_name}: difference {num(test.get('diff'))} ± {num(test.get('se'))} "
              f"(Ledoit-Wolf HAC test), one-sided p {pvalue(test.get('pvalue'), three_below=0.1, equals=True)}. "
              f"Sharpe above zero: PSR {num(metrics['significance']['psr'])}, DSR {num(metrics['significance']['dsr'])}."]
+    versus = versus_line(metrics)
+    if versus:
+        lines.insert(0, versus)
     if costs:
         paid = costs["commission_bps"] + costs["slippage_bps"]
         own = break_even_text(costs["break_even_bps"], s["cagr"], BREAK_EVEN_SEARCH)

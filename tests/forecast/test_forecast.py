@@ -103,4 +103,7 @@ def test_baselines_share_the_schedule(prices, tiny, model):
 
 
 def test_forecasters_registry_lists_all_models():
-    assert set(forecast_mod.FORECASTERS) == {"lstm", "linear", "persistence", "zero"}
+    from lstmtrade.config import MODELS
+
+    assert set(forecast_mod.FORECASTERS) == {"lstm", "linear", "persistence", "zero", "lightgbm", "reversal",
+                                             "momentum"} == set(MODELS)

@@ -1,5 +1,9 @@
 """Causal features, the trading target, and the train-only scaler.
 
+The named features are :data:`FEATURES`: the six defaults and ``ret5`` below, plus every member of the
+``alpha`` set (:mod:`lstmtrade.features.alpha`). A set name in ``--features`` (``alpha``) stands for all its
+members, in their order; :func:`expand` turns a list of names and set names into feature names.
+
 Every window is counted in bars, whatever the bar size: ``vol20`` is the volatility of the last 20 bars
 (20 days on daily data, 20 hours on hourly data), ``ret5`` the return over 5 bars, ``rsi14`` 14 bars.
 ``gap`` is the jump from the previous bar's close to this bar's open: overnight on daily bars, about zero
@@ -20,7 +24,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .alpha import ALPHA
 
 LABEL_REACH = 2  # the target of row t needs the open of t+2
 
@@ -75,24 +80,40 @@ FEATURES: dict[str, tuple[FeatureFn, str, int]] = {
 }
 
 
+FEATURES.update(ALPHA)
+BASIC = ("logret", "vol20", "range", "gap", "ret5", "volz", "rsi14")  # the named features outside a set
+SETS: dict[str, tuple[str, ...]] = {"alpha": tuple(ALPHA)}  # a set name stands for all its members
+
+
+def expand(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Feature names with each set name replaced by its members (each feature once, first place kept)."""
+    out: list[str] = []
+    for name in names:
+        for member in SETS.get(name, (name,)):
+            if member not in out:
+                out.append(member)
+    return tuple(out)
+
+
 def check_features(names: tuple[str, ...] | list[str]) -> None:
     for name in names:
-        if name not in FEATURES:
-            close = difflib.get_close_matches(name, list(FEATURES), n=1)
+        if name not in FEATURES and name not in SETS:
+            close = difflib.get_close_matches(name, [*FEATURES, *SETS], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"--features: unknown feature '{name}'{hint}; available: {', '.join(FEATURES)}")
+            raise ConfigError(f"--features: unknown feature '{name}'{hint}; available: {', '.join(BASIC)}, "
+                              f"or the set alpha ({len(SETS['alpha'])} features; docs/features.md)")
 
 
 def warmup(names: tuple[str, ...] | list[str]) -> int:
     """Index of the first row where every named feature is defined; independent of the data."""
     check_features(names)
-    return max(FEATURES[name][2] for name in names)
+    return max(FEATURES[name][2] for name in expand(names))
 
 
 def build_features(frame: pd.DataFrame, names: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Feature matrix (one column per name); rows before :func:`warmup` are NaN."""
+    """Feature matrix (one column per feature, sets expanded); rows before :func:`warmup` are NaN."""
     check_features(names)
-    out = pd.DataFrame({name: FEATURES[name][0](frame) for name in names}, index=frame.index)
+    out = pd.DataFrame({name: FEATURES[name][0](frame) for name in expand(names)}, index=frame.index)
     return out.replace([np.inf, -np.inf], np.nan).astype("float64")
 
 
@@ -107,6 +128,9 @@ def build_features_many(frames: dict[str, pd.DataFrame], names: tuple[str, ...] 
     ticker's own series (tested bit for bit against :func:`build_features`).
     """
     check_features(names)
+    names = expand(names)
+    if any(name not in BASIC for name in names):  # the alpha set: ticker by ticker (not proved column-wise)
+        return {t: build_features(f, names).to_numpy() for t, f in frames.items()}
     tickers = [t for t, f in frames.items() if len(f)]
     out = {t: np.zeros((0, len(names))) for t, f in frames.items() if not len(f)}
     if not tickers:
@@ -145,6 +169,13 @@ class StandardScaler:
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self.n_rows_ = len(x)
         return self
+
+    @classmethod
+    def identity(cls, n_features: int) -> "StandardScaler":
+        """A scaler that leaves features as they are (features already normalised across tickers)."""
+        out = cls()
+        out.mean_, out.scale_, out.n_rows_ = np.zeros(n_features), np.ones(n_features), 0
+        return out
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, dtype="float64") - self.mean_) / self.scale_
