@@ -72,7 +72,8 @@ def write_single_pages(result: Any) -> None:
               '<a href="comparison.html">baselines, forecast skill, significance and costs</a>')
     data = result.metrics["data"]
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
-                    periods=data["periods_per_year"])
+                    periods=data["periods_per_year"], bar=data.get("bar", ""),
+                    weights=(result.strategy.weights, result.benchmark.weights))
     members = pd.DataFrame({f"seed {seed}": r.returns for seed, r in zip(result.predictions.seeds, result.members)})
     write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
                      comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data),

@@ -37,7 +37,8 @@ def write_universe_pages(result: Any) -> None:
               + (f"<br><b>Survivorship:</b> {html.escape(caveat)}" if caveat else "")
               + ' &middot; <a href="comparison.html">cross-sectional skill, baselines and the data report</a>')
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
-                    periods=m["data"]["periods_per_year"],
+                    periods=m["data"]["periods_per_year"], bar=m["data"].get("bar", ""),
+                    weights=(result.strategy.weights, result.benchmark.weights),
                     benchmark_name="Benchmark" if result.config.benchmark else "Equal-weight B&H")
     write_text(folder / "comparison.html", comparison_page(result, title))
 
