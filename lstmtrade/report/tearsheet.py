@@ -18,7 +18,15 @@ from ..evaluate.performance import performance
 from ..evaluate.sessions import is_intraday, per_session
 from ..files import atomic_write, write_text
 from .html import page
-from .tearsheet_html import ROLLING, drop_charts, held_share, market_note, open_drawdown, time_in_market
+from .tearsheet_html import (
+    ROLLING,
+    drop_charts,
+    held_share,
+    market_note,
+    open_drawdown,
+    time_in_market,
+    unbroken_range,
+)
 
 
 def _flat_windows_as_zero(rolling_ratio: Callable) -> Callable:
@@ -92,6 +100,50 @@ def _cumulative_sum_unresampled(plot_timeseries: Callable) -> Callable:
     return plot
 
 
+def percent_decimals(ticks: list[float]) -> int:
+    """Decimals a percentage axis needs so that ticks ``ticks`` (fractions: 0.015 is 1.5 %) read as the
+    distinct, evenly spaced values they are."""
+    steps = [abs(b - a) * 100 for a, b in zip(ticks, ticks[1:]) if b != a]
+    if not steps:
+        return 0
+    step = min(steps)
+    for decimals in range(5):
+        if abs(step * 10 ** decimals - round(step * 10 ** decimals)) < 1e-6 * 10 ** decimals:
+            return decimals
+    return 4
+
+
+def distinct_percent_ticks(fig) -> None:
+    """Percentage tick labels on ``fig`` written with as many decimals as their spacing needs.
+
+    QuantStats labels its percentage axes with whole percents (truncated in some charts, rounded in others), so
+    ticks 0.5 % apart read "0%, 0%, 1%, 1%" and ticks 1.5 % apart "0%, 1%, 3%, 4%": repeated or uneven labels on
+    a scale that is neither. Only axes whose labels all end in "%" are rewritten.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter
+
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+            if (not isinstance(axis.get_major_formatter(), FuncFormatter) or not labels
+                    or not all(re.fullmatch(r"[−-]?[\d,]+%", text) for text in labels)):
+                continue
+            ticks = [float(t) for t in axis.get_ticklocs()]
+            axis.set_major_locator(FixedLocator(ticks))
+            axis.set_major_formatter(PercentFormatter(1.0, decimals=percent_decimals(ticks)))
+
+
+def _percent_ticks_on_save(savefig: Callable) -> Callable:
+    """``Figure.savefig`` that first gives percentage axes distinct labels (:func:`distinct_percent_ticks`)."""
+    @functools.wraps(savefig)
+    def save(fig, *args: Any, **kwargs: Any):
+        distinct_percent_ticks(fig)
+        return savefig(fig, *args, **kwargs)
+
+    return save
+
+
 @contextlib.contextmanager
 def quantstats_fixes():
     """Patches that make QuantStats' charts come out right, only while lstmtrade draws them.
@@ -109,22 +161,27 @@ def quantstats_fixes():
     - Months outside the test in the monthly heatmap: :func:`_months_with_data`.
     - Rolling beta before its first full window: :func:`_full_windows_only`.
     - The cumulative sum of daily returns: :func:`_cumulative_sum_unresampled`.
+    - Percentage axes with repeated or uneven labels: :func:`distinct_percent_ticks`.
     """
     from quantstats import stats as qs_stats
+    from matplotlib.figure import Figure
     from quantstats._plotting import core as qs_core
 
     fixes = {"rolling_sharpe": _flat_windows_as_zero, "rolling_sortino": _flat_windows_as_zero,
              "monthly_returns": _months_with_data, "rolling_greeks": _full_windows_only}
     saved = {name: getattr(qs_stats, name) for name in fixes}
     plot_timeseries = qs_core.plot_timeseries
+    savefig = Figure.savefig
     try:
         qs_core.plot_timeseries = _cumulative_sum_unresampled(plot_timeseries)
+        Figure.savefig = _percent_ticks_on_save(savefig)
         for name, original in saved.items():
             setattr(qs_stats, name, fixes[name](original))
         with pd.plotting.plot_params.use("x_compat", True):
             yield
     finally:
         qs_core.plot_timeseries = plot_timeseries
+        Figure.savefig = savefig
         for name, original in saved.items():
             setattr(qs_stats, name, original)
 
@@ -196,7 +253,7 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
                                    f"the test has {len(strategy)} sessions, and a six-month window needs {window}.")
             if held[0] is not None:
                 text = time_in_market(text, held[0], 1.0 if held[1] is None else held[1])
-            text = open_drawdown(text, strategy)
+            text = unbroken_range(open_drawdown(text, strategy))
             if top:
                 text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + BANNER.format(top), text, count=1)
             tmp.write_text(text, encoding="utf-8")

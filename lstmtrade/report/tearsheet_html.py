@@ -38,16 +38,25 @@ def open_drawdown(page: str, returns: pd.Series) -> str:
 
 
 def held_share(weights: pd.Series | None) -> float | None:
-    """Share of bars ending with a position: the tearsheet's "Time in Market"."""
-    if weights is None or not len(weights):
+    """Share of the closes after the first that held a position: the tearsheet's "Time in Market".
+
+    The first close comes before any order can fill (orders fill at the next open), so buy-and-hold holds at
+    every close after it and reads 100 %."""
+    if weights is None or len(weights) < 2:
         return None
-    return float((weights.fillna(0.0).abs() > 1e-12).mean())
+    return float((weights.iloc[1:].fillna(0.0).abs() > 1e-12).mean())
+
+
+def unbroken_range(page: str) -> str:
+    """QuantStats' date range beside the title ("10 Mar, 2016 - 7 Feb, 2018") on a line of its own that does not
+    wrap, instead of breaking inside a date."""
+    return page.replace("<dt>", '<dt style="display:block;white-space:nowrap">', 1)
 
 
 def market_note(strategy: float, average: float | None) -> str:
     """What "Time in Market" means on this page, and why it differs from the average exposure."""
-    text = (f"Time in Market: the share of bars that ended holding a position ({strategy:.0%} for the strategy), "
-            "whatever its size.")
+    text = (f"Time in Market: the share of closes, after the first, at which a position was held ({strategy:.0%} "
+            "for the strategy), whatever its size.")
     if average is not None:
         text += (f" The average exposure in the console and metrics.json ({average:.0%}) is the mean of |weight| "
                  "over all bars, so a bar half invested counts half there and whole here.")
