@@ -100,3 +100,19 @@ def test_rolling_beta_starts_at_the_first_full_window():
         with report.quantstats_fixes():
             beta = qs_stats.rolling_greeks(strategy, benchmark, 126)["beta"]
     assert beta.index[0] == index[125] and beta.notna().all()
+
+
+def test_percentage_ticks_are_distinct_and_as_spaced():
+    from matplotlib.ticker import FuncFormatter
+
+    from lstmtrade.report.html import pyplot
+
+    assert report.percent_decimals([0.0, 0.015, 0.03]) == 1 and report.percent_decimals([0.0, 0.05, 0.1]) == 0
+    fig, ax = pyplot().subplots()
+    ax.plot([0.0, 0.031], [0.0, 0.031])
+    ax.set_yticks([0.0, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(x * 100):,}%"))  # QuantStats' truncation
+    report.distinct_percent_ticks(fig)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(set(labels)) == len(labels) == 7 and labels[1] == "0.5%"
