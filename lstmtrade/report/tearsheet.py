@@ -118,18 +118,27 @@ def distinct_percent_ticks(fig) -> None:
 
     QuantStats labels its percentage axes with whole percents (truncated in some charts, rounded in others), so
     ticks 0.5 % apart read "0%, 0%, 1%, 1%" and ticks 1.5 % apart "0%, 1%, 3%, 4%": repeated or uneven labels on
-    a scale that is neither. Only axes whose labels all end in "%" are rewritten.
+    a scale that is neither. An axis is rewritten only where every label is its tick's position as a whole
+    percent and some label lost digits doing so; axes that label positions with other values (the log-scaled
+    chart writes returns at log positions) keep their labels.
     """
     from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter
 
     fig.canvas.draw()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            labels = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
-            if (not isinstance(axis.get_major_formatter(), FuncFormatter) or not labels
-                    or not all(re.fullmatch(r"[−-]?[\d,]+%", text) for text in labels)):
+            if not isinstance(axis.get_major_formatter(), FuncFormatter) or axis.get_scale() != "linear":
+                continue  # the log-scaled chart (symlog) places its own ticks: leave it as QuantStats drew it
+            pairs = [(float(t.get_position()[0 if axis is ax.xaxis else 1]), t.get_text())
+                     for t in axis.get_ticklabels() if t.get_text()]
+            shown = [re.fullmatch(r"([−-]?[\d,]+)%", text) for _, text in pairs]
+            if not pairs or not all(shown):
                 continue
-            ticks = [float(t) for t in axis.get_ticklocs()]
+            values = [float(m.group(1).replace("−", "-").replace(",", "")) for m in shown]
+            gaps = [abs(v - 100 * x) for (x, _), v in zip(pairs, values)]
+            if max(gaps) >= 1 or max(gaps) < 1e-6:  # labels of other values, or already exact
+                continue
+            ticks = [x for x, _ in pairs]
             axis.set_major_locator(FixedLocator(ticks))
             axis.set_major_formatter(PercentFormatter(1.0, decimals=percent_decimals(ticks)))
 

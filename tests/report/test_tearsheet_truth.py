@@ -116,3 +116,17 @@ def test_percentage_ticks_are_distinct_and_as_spaced():
     fig.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(set(labels)) == len(labels) == 7 and labels[1] == "0.5%"
+
+
+def test_percentage_axes_labelled_with_other_values_keep_their_labels():
+    from matplotlib.ticker import FuncFormatter
+
+    from lstmtrade.report.html import pyplot
+
+    fig, ax = pyplot().subplots()
+    ax.plot([0.0, 0.1], [0.0, 0.1])
+    ax.set_yticks([0.0, 0.0544])  # a log-scaled chart: the position of a 15 % return
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: "15%" if x else "0%"))
+    report.distinct_percent_ticks(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0%", "15%"]
