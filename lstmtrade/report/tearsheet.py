@@ -100,10 +100,10 @@ def _cumulative_sum_unresampled(plot_timeseries: Callable) -> Callable:
     return plot
 
 
-def percent_decimals(ticks: list[float]) -> int:
-    """Decimals a percentage axis needs so that ticks ``ticks`` (fractions: 0.015 is 1.5 %) read as the
-    distinct, evenly spaced values they are."""
-    steps = [abs(b - a) * 100 for a, b in zip(ticks, ticks[1:]) if b != a]
+def percent_decimals(ticks: list[float], scale: float = 100.0) -> int:
+    """Decimals an axis needs so that ticks ``ticks`` read as the distinct, evenly spaced values they are, written
+    times ``scale`` (100 for percentages: 0.015 is 1.5 %)."""
+    steps = [abs(b - a) * scale for a, b in zip(ticks, ticks[1:]) if b != a]
     if not steps:
         return 0
     step = min(steps)
@@ -114,33 +114,40 @@ def percent_decimals(ticks: list[float]) -> int:
 
 
 def distinct_percent_ticks(fig) -> None:
-    """Percentage tick labels on ``fig`` written with as many decimals as their spacing needs.
+    """Tick labels on ``fig`` written with as many decimals as their spacing needs.
 
-    QuantStats labels its percentage axes with whole percents (truncated in some charts, rounded in others), so
-    ticks 0.5 % apart read "0%, 0%, 1%, 1%" and ticks 1.5 % apart "0%, 1%, 3%, 4%": repeated or uneven labels on
-    a scale that is neither. An axis is rewritten only where every label is its tick's position as a whole
-    percent and some label lost digits doing so; axes that label positions with other values (the log-scaled
-    chart writes returns at log positions) keep their labels.
+    QuantStats labels its percentage axes with whole percents (truncated in some charts, rounded in others) and
+    its rolling volatility with two decimals, so ticks 0.5 % apart read "0%, 0%, 1%, 1%", ticks 1.5 % apart
+    "0%, 1%, 3%, 4%" and ticks 0.025 apart "0.00, 0.03, 0.05, 0.08": repeated or uneven labels on a scale that
+    is neither. An axis is rewritten only where every label is its tick's position, rounded, and some label
+    lost digits doing so; axes that label positions with other values (the log-scaled chart writes returns at
+    log positions) keep their labels.
     """
-    from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, FuncFormatter, PercentFormatter
 
     fig.canvas.draw()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            if not isinstance(axis.get_major_formatter(), FuncFormatter) or axis.get_scale() != "linear":
+            if (not isinstance(axis.get_major_formatter(), (FuncFormatter, FormatStrFormatter))
+                    or axis.get_scale() != "linear"):
                 continue  # the log-scaled chart (symlog) places its own ticks: leave it as QuantStats drew it
             pairs = [(float(t.get_position()[0 if axis is ax.xaxis else 1]), t.get_text())
                      for t in axis.get_ticklabels() if t.get_text()]
-            shown = [re.fullmatch(r"([−-]?[\d,]+)%", text) for _, text in pairs]
-            if not pairs or not all(shown):
+            shown = [re.fullmatch(r"([−-]?[\d,]*(?:\.(\d+))?)(%?)", text) for _, text in pairs]
+            if not pairs or not all(shown) or len({m.group(3) for m in shown}) != 1:
                 continue
+            percent = shown[0].group(3) == "%"
+            scale = 100.0 if percent else 1.0
+            unit = max(10.0 ** -len(m.group(2) or "") for m in shown)  # the last digit the labels show
             values = [float(m.group(1).replace("−", "-").replace(",", "")) for m in shown]
-            gaps = [abs(v - 100 * x) for (x, _), v in zip(pairs, values)]
-            if max(gaps) >= 1 or max(gaps) < 1e-6:  # labels of other values, or already exact
+            gaps = [abs(v - scale * x) for (x, _), v in zip(pairs, values)]
+            if max(gaps) >= unit or max(gaps) < 1e-9:  # labels of other values, or already exact
                 continue
             ticks = [x for x, _ in pairs]
+            decimals = percent_decimals(ticks, scale)
             axis.set_major_locator(FixedLocator(ticks))
-            axis.set_major_formatter(PercentFormatter(1.0, decimals=percent_decimals(ticks)))
+            axis.set_major_formatter(PercentFormatter(1.0, decimals=decimals) if percent
+                                     else FormatStrFormatter(f"%.{decimals}f"))
 
 
 def _percent_ticks_on_save(savefig: Callable) -> Callable:

@@ -130,3 +130,17 @@ def test_percentage_axes_labelled_with_other_values_keep_their_labels():
     report.distinct_percent_ticks(fig)
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0%", "15%"]
+
+
+def test_two_decimal_axes_with_finer_ticks_get_the_decimals_they_need():
+    from matplotlib.ticker import FormatStrFormatter
+
+    from lstmtrade.report.html import pyplot
+
+    fig, ax = pyplot().subplots()
+    ax.plot([0.0, 0.08], [0.0, 0.08])
+    ax.set_yticks([0.0, 0.025, 0.05, 0.075])
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))  # QuantStats' rolling volatility: 0.03, 0.08
+    report.distinct_percent_ticks(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.000", "0.025", "0.050", "0.075"]
