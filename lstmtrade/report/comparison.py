@@ -13,6 +13,7 @@ from ..evaluate.performance import BREAK_EVEN_SEARCH
 from ..evaluate.verdict import break_even_text, forecaster_label
 from ..files import write_text
 from ..formatting import num, pvalue
+from .fills import date_axis
 from .html import html_table, page, pyplot, svg
 
 
@@ -27,7 +28,7 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
     curves; ``sections`` is HTML placed after the per-fold table (the seed ensemble's section); ``claims`` (HTML,
     :func:`claims_note`) goes under the verdict."""
     plt = pyplot()
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     fig, ax = plt.subplots(figsize=(10, 4.2))
     for i, name in enumerate(members.columns if members is not None else []):
@@ -39,7 +40,9 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
     ax.axhline(0, color="#888", linewidth=0.6)
     ax.set_title("Cumulative return after costs, same days")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(4, len(ax.get_legend_handles_labels()[1])),
+              fontsize=8, frameon=False)  # below the axes: a legend inside would cover some curve somewhere
+    date_axis(ax)
     cumulative = svg(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4.2))
@@ -47,6 +50,8 @@ def write_comparison(path: Path, title: str, verdict: str, table: pd.DataFrame, 
     ax.scatter(known["prediction"], known["target"], s=4, alpha=0.35)
     ax.axhline(0, color="#888", linewidth=0.6), ax.axvline(0, color="#888", linewidth=0.6)
     ax.set_xlabel("predicted return"), ax.set_ylabel("realised return (next open to open)")
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # hourly forecasts are small numbers with long tick labels
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_title("Predicted vs realised")
     scatter = svg(fig)
 

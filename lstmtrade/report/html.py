@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import logging
+import re
 from typing import Any, Callable
 
 import pandas as pd
@@ -16,7 +17,9 @@ body { font: 14px/1.45 Arial, Helvetica, sans-serif; margin: 24px; color: #222; 
 .verdict { font-size: 17px; padding: 12px 16px; background: #f4f6f8; border-left: 4px solid #4c72b0; }
 .caveat { padding: 8px 16px; background: #fff6e5; border-left: 4px solid #e0a030; }
 table { border-collapse: collapse; margin: 12px 0 20px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+.text { display: block; text-align: left; } .long { display: block; text-align: left; white-space: normal; min-width: 320px; }
+.nowrap { white-space: nowrap; }
 thead th { border-bottom: 2px solid #999; } tbody th { text-align: left; }
 td.note { text-align: left; color: #555; } .wide { overflow-x: auto; }
 tr.best td { background: #e8f0fc; font-weight: bold; }
@@ -32,7 +35,14 @@ def page(title: str, body: str, width: int = 1100, banner: str = "") -> str:
     goes above the heading, as the tearsheet's does."""
     name = html.escape(title)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{name}</title>\n'
-            f"<style>{STYLE % width}</style></head><body>\n{banner}<h1>{name}</h1>\n{body}\n</body></html>\n")
+            f"<style>{STYLE % width}</style></head><body>\n{banner}<h1>{unbroken_dates(name)}</h1>\n{body}\n"
+            "</body></html>\n")
+
+
+def unbroken_dates(text: str) -> str:
+    """``text`` (HTML) with each date, and date with time, kept on one line: a long title wraps between words,
+    never inside "2018-02-07" at a hyphen."""
+    return re.sub(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?", lambda m: f'<span class="nowrap">{m.group(0)}</span>', text)
 
 
 def pyplot():
@@ -61,8 +71,8 @@ def cell(value: Any, column: str) -> str:
         return "n/a"
     if isinstance(value, pd.Timestamp):
         return stamp(value)
-    if isinstance(value, str) and len(value) > 40:
-        return f'<span style="display:block;text-align:left">{html.escape(value)}</span>'
+    if isinstance(value, str):  # text reads left-aligned; long text may wrap, short text (a date) may not
+        return f'<span class="{"long" if len(value) > 40 else "text"}">{html.escape(value)}</span>'
     if (column == "n" or column.startswith("n_")) and float(value).is_integer():
         return str(int(value))
     if column in PERCENT and isinstance(value, float):
@@ -74,7 +84,10 @@ def cell(value: Any, column: str) -> str:
 
 def html_table(frame: pd.DataFrame, format_cell: Callable[[Any, str], str] = cell) -> str:
     """``frame`` as an HTML table, its index as the row headers; ``format_cell(value, column)`` formats each value."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or ""] + list(frame.columns))
+    texts = {c for c in frame.columns if len(frame) and frame[c].map(lambda v: isinstance(v, str)).all()}
+    left = ' style="text-align:left"'
+    head = f"<th{left}>{html.escape(str(frame.index.name or ''))}</th>" + "".join(
+        f"<th{left if c in texts else ''}>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join("<tr><th>" + html.escape(str(i)) + "</th>" +
                    "".join(f"<td>{format_cell(v, c)}</td>" for c, v in row.items()) + "</tr>"
                    for i, row in frame.iterrows())

@@ -24,6 +24,7 @@ from .comparison import (
     write_comparison,
 )
 from .costs import costs_section
+from .fills import fills_section
 from .seeds import confidence_section
 from .tearsheet import write_tearsheet
 from .universe import write_universe_pages
@@ -78,11 +79,13 @@ def write_single_pages(result: Any) -> None:
               '<a href="comparison.html">baselines, forecast skill, significance and costs</a>')
     data = result.metrics["data"]
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
-                    periods=data["periods_per_year"])
+                    periods=data["periods_per_year"], bar=data.get("bar", ""),
+                    weights=(result.strategy.weights, result.benchmark.weights))
     members = pd.DataFrame({f"seed {seed}": r.returns for seed, r in zip(result.predictions.seeds, result.members)})
     write_comparison(folder / "comparison.html", title, verdict, comparison_table(result),
                      comparison_curves(result), frame, result.per_fold, annualised=annualised_note(data),
                      members=members if result.members else None,
-                     sections=costs_section(result.metrics, result.strategy, result.config.cash)
+                     sections=fills_section(result)
+                     + costs_section(result.metrics, result.strategy, result.config.cash)
                      + confidence_section(result.metrics.get("seeds")),
                      claims=claims_note(result.metrics, "buy-and-hold"))

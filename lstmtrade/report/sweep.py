@@ -96,8 +96,8 @@ def _pbo_charts(pbo) -> str:
     ax.scatter(x, y, s=3, alpha=0.25, color="#4c72b0")
     if np.isfinite(pbo.slope):
         xs = np.linspace(x.min(), x.max(), 2)
-        ax.plot(xs, pbo.intercept * scale + pbo.slope * xs, color="#d62728",
-                label=f"OOS = {pbo.intercept * scale:.2f} + {pbo.slope:.2f} x IS")
+        ax.plot(xs, pbo.intercept * scale + pbo.slope * xs, color="#d62728", label=fit_label(pbo.intercept * scale,
+                                                                                          pbo.slope))
         ax.legend(loc="upper left", fontsize=8)
     ax.axhline(0, color="#888", linewidth=0.6)
     ax.set_xlabel("in-sample Sharpe of the in-sample best (annualised)", fontsize=9)
@@ -106,7 +106,13 @@ def _pbo_charts(pbo) -> str:
     return hist + svg(fig)
 
 
-def _sensitivity(table, grid: dict) -> str:
+def fit_label(intercept: float, slope: float) -> str:
+    """The fitted line as a reader writes it: ``OOS = 0.11 − 0.75 × IS``, never ``+ -0.75``."""
+    sign = "−" if slope < 0 else "+"
+    return f"OOS = {intercept:.2f} {sign} {abs(slope):.2f} × IS".replace("= -", "= −")
+
+
+def sensitivity(table, grid: dict) -> str:
     """Mean Sharpe (over seeds and the other swept settings) for each pair of swept settings."""
     plt = pyplot()
     import numpy as np
@@ -125,23 +131,30 @@ def _sensitivity(table, grid: dict) -> str:
         ax.set_xlabel(name), ax.set_ylabel("Sharpe (mean; bars: min to max)")
         ax.set_title(f"How much does {name} matter?", fontsize=10)
         charts.append(svg(fig))
+    pairs = []
     for a, b in itertools.combinations(names, 2):
         rows, cols = [label(v) for v in grid[a]], [label(v) for v in grid[b]]
         pivot = table.pivot_table(index=a, columns=b, values="sharpe", aggfunc="mean").reindex(index=rows,
                                                                                               columns=cols)
-        values = pivot.to_numpy(dtype=float)
-        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(cols), 1.2 + 0.6 * len(rows)))
-        bound = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+        pairs.append((a, b, rows, cols, pivot.to_numpy(dtype=float)))
+    # one colour scale for every heatmap, centred on zero: the same colour is the same Sharpe in each of them
+    finite = [np.abs(v[np.isfinite(v)]).max() for *_, v in pairs if np.isfinite(v).any()]
+    bound = float(max(finite)) if finite and max(finite) > 0 else 1.0
+    for a, b, rows, cols, values in pairs:
+        fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(cols), 1.6 + 0.75 * len(rows)))
         image = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-        ax.set_xticks(range(len(cols)), [str(c) for c in cols], fontsize=8)
-        ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize=8)
-        ax.set_xlabel(b), ax.set_ylabel(a)
+        ax.grid(False)  # the style's grid would cut through the cells
+        ax.set_xticks(range(len(cols)), [str(c) for c in cols], fontsize=10)
+        ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize=10)
+        ax.set_xlabel(b, fontsize=10), ax.set_ylabel(a, fontsize=10)
         for (i, j), v in np.ndenumerate(values):
             dark = v == v and abs(v) > 0.6 * bound  # white on the deep colours at either end
-            ax.text(j, i, "" if v != v else f"{v:.2f}", ha="center", va="center", fontsize=8,
+            ax.text(j, i, "" if v != v else f"{v:.2f}", ha="center", va="center", fontsize=11,
                     color="white" if dark else "black")
-        fig.colorbar(image, ax=ax, shrink=0.8, label="mean Sharpe")
-        ax.set_title(f"Sharpe by {a} and {b}", fontsize=10)
+        bar = fig.colorbar(image, ax=ax, shrink=0.8)
+        bar.set_label("mean Sharpe (one scale for all)", fontsize=9)
+        bar.ax.tick_params(labelsize=9)
+        ax.set_title(f"Sharpe by {a} and {b}", fontsize=11)
         charts.append(svg(fig))
     return "".join(charts)
 
@@ -150,17 +163,18 @@ def _seed_spread(table, grid: dict) -> str:
     plt = pyplot()
 
     names = list(grid)
-    key = table[names].astype(str).agg(" ".join, axis=1) if names else table["id"]
+    key = (table[names].astype(str).radd([f"{n}=" for n in names]).agg(" ".join, axis=1) if names
+           else table["id"])
     groups = table.assign(config=key).groupby("config", sort=False)["sharpe"]
     stats = groups.agg(["mean", "min", "max"]).sort_values("mean")
-    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.28 * len(stats)))
+    fig, ax = plt.subplots(figsize=(10, 1.1 + 0.34 * len(stats)))
     for i, (config, row) in enumerate(stats.iterrows()):
         ax.plot([row["min"], row["max"]], [i, i], color="#888", linewidth=1)
         ax.scatter(groups.get_group(config), [i] * len(groups.get_group(config)), s=14, color="#4c72b0", zorder=3)
-    ax.set_yticks(range(len(stats)), [str(c)[:60] for c in stats.index], fontsize=7)
+    ax.set_yticks(range(len(stats)), [str(c)[:60] for c in stats.index], fontsize=10)
     ax.axvline(0, color="#888", linewidth=0.6)
     ax.set_xlabel("Sharpe (annualised), one dot per seed")
-    ax.set_title("How much does the seed alone move the result? (" + " ".join(names) + ")", fontsize=10)
+    ax.set_title("How much does the seed alone move the result?", fontsize=11)
     return svg(fig)
 
 
@@ -197,9 +211,9 @@ def write_sweep_page(path: Path, title: str, summary: dict, table, curves, pbo) 
                         f"<div class='row'>{_pbo_charts(pbo)}</div>")
     else:
         sections.append("<h2>Backtest overfitting</h2><p>Too few common days for PBO.</p>")
-    sensitivity = _sensitivity(table, grid)
-    if sensitivity:
-        sections.append(f"<h2>Parameter sensitivity</h2><div class='row'>{sensitivity}</div>")
+    charts = sensitivity(table, grid)
+    if charts:
+        sections.append(f"<h2>Parameter sensitivity</h2><div class='row'>{charts}</div>")
     if len(s["seeds"]) > 1:
         sections.append(f"<h2>Spread across seeds</h2>{_seed_spread(table, grid)}")
     link = f'trials/{best}/tearsheet.html'

@@ -18,6 +18,7 @@ from ..files import write_text
 from ..formatting import num, pct, stamper
 from .comparison import annualised_note, break_even_banner, claims_note
 from .costs import costs_section
+from .fills import date_axis, fills_section
 from .html import html_table, page, pyplot, svg
 from .seeds import confidence_section
 from .tearsheet import write_tearsheet
@@ -29,17 +30,45 @@ def write_universe_pages(result: Any) -> None:
     m = result.metrics
     frame = preds.frame
     universe = m["universe"]
-    title = (f"{result.prices.name} universe ({universe['traded']} tickers traded): {result.config.model.upper()} "
+    title = (f"{result.prices.name} universe ({universe['traded']} of {universe['tickers']} tickers traded): "
+             f"{result.config.model.upper()} "
              f"pooled walk-forward, {result.strategy.strategy} vs {_bench_label(result)}, "
              f"{stamper(frame.index)(frame.index[0])} to {stamper(frame.index)(frame.index[-1])}")
     caveat = universe.get("survivorship")
-    banner = (f"<b>Verdict:</b> {html.escape(m['verdict'])}<br>{html.escape(break_even_banner(m))}"
+    banner = (f"<b>Verdict:</b> {html.escape(verdict_alone(m))}<br>{html.escape(break_even_banner(m))}"
               + (f"<br><b>Survivorship:</b> {html.escape(caveat)}" if caveat else "")
               + ' &middot; <a href="comparison.html">cross-sectional skill, baselines and the data report</a>')
     write_tearsheet(folder / "tearsheet.html", result.strategy.returns, result.benchmark.returns, title, banner,
-                    periods=m["data"]["periods_per_year"],
+                    periods=m["data"]["periods_per_year"], bar=m["data"].get("bar", ""),
+                    weights=(result.strategy.weights, result.benchmark.weights),
                     benchmark_name="Benchmark" if result.config.benchmark else "Equal-weight B&H")
     write_text(folder / "comparison.html", comparison_page(result, title))
+
+
+def verdict_alone(metrics: dict) -> str:
+    """The verdict without the survivorship caveat it ends with: the pages print the caveat once, under its own
+    heading, instead of twice in a row."""
+    verdict, caveat = metrics["verdict"], metrics["universe"].get("survivorship")
+    if caveat and caveat in verdict:
+        verdict = verdict.replace(caveat + ".", "").replace(caveat, "").strip()
+    return verdict
+
+
+def counts_note(result: Any) -> str:
+    """How the universe's counts relate: tickers in the data, used, repaired, excluded, and forecast and traded."""
+    universe = result.metrics["universe"]
+    traded = set(result.predictions.tickers)
+    excluded = universe.get("excluded") or {}
+    early = sorted(t for t in excluded if t in traded)
+    text = (f"The data hold {universe['tickers']} tickers: {len(universe.get('used') or [])} passed the screen as "
+            f"they were, {len(universe.get('repaired') or {})} after rows were dropped (repaired), and "
+            f"{len(excluded)} were excluded from a date on, their earlier rows kept. The network is trained on the "
+            f"kept rows of them all, pooled; {universe['traded']} tickers have bars in the test period, so they were "
+            "forecast and could be traded (the per-ticker table below)")
+    if early:
+        text += (f", including {len(early)} excluded ticker{'s' if len(early) > 1 else ''} up to its exclusion date "
+                 f"({', '.join(early)})")
+    return text + "."
 
 
 def _bench_label(result: Any) -> str:
@@ -62,7 +91,8 @@ def comparison_page(result: Any, title: str) -> str:
     ax.axhline(0, color="#888", linewidth=0.6)
     ax.axhline(f.get("rank_ic") or 0.0, color="#c0392b", linewidth=1, linestyle="--", label="mean over the run")
     ax.set_title("Does the forecast rank the tickers? Daily Rank IC (Spearman, forecast vs next return)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
+    date_axis(ax)
     ic_chart = svg(fig)
 
     monthly = ic_by_month(rank_ic)
@@ -96,8 +126,8 @@ def comparison_page(result: Any, title: str) -> str:
     ax.axhline(0, color="#888", linewidth=0.6)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title("Cumulative return after costs, same days", fontsize=10)
-    ax.legend(loc="upper left", fontsize=7)
-    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=7, frameon=False)
+    date_axis(ax, 7)
     curve_chart = svg(fig)
 
     table = _forecaster_table(result)
@@ -114,7 +144,7 @@ def comparison_page(result: Any, title: str) -> str:
                f"{num(None if spread is None else spread * 1e4, 1)} bps a day (t = {num(f.get('quantile_spread_t'), 2)}); "
                f"hit rate {pct(f.get('hit_rate'))} against an up-day share of {pct(f.get('up_share'))} "
                "(the hit rate of always predicting up).")
-    body = f"""<p class="verdict">{html.escape(m['verdict'])}</p>
+    body = f"""<p class="verdict">{html.escape(verdict_alone(m))}</p>
 {claims_note(m, _bench_label(result))}
 {f'<p class="caveat"><b>Survivorship bias:</b> {html.escape(caveat)}</p>' if caveat else ''}
 <p><a href="tearsheet.html">QuantStats tearsheet: portfolio vs {html.escape(_bench_label(result))}</a></p>
@@ -123,6 +153,7 @@ def comparison_page(result: Any, title: str) -> str:
 {ic_chart}
 {month_chart}
 <div class="row">{quantile_chart}{curve_chart}</div>
+{fills_section(result)}
 <h2>Forecasters through the same walk-forward, portfolio rule and costs</h2>
 {html_table(table)}
 <p>{html.escape(annualised_note(m["data"]))}</p>
@@ -135,7 +166,8 @@ def comparison_page(result: Any, title: str) -> str:
 (the hit rate of always predicting up, the base rate to beat).</p>
 <div class="scroll">{html_table(tickers)}</div>
 <h2>Data report: {len(report)} tickers, {summary}</h2>
-<p>Every decision is in <a href="data_report.csv">data_report.csv</a>. Tickers not used as they were:</p>
+<p>{html.escape(counts_note(result))} Every decision is in <a href="data_report.csv">data_report.csv</a>.
+Tickers not used as they were:</p>
 <div class="scroll">{html_table(faults.set_index('ticker')) if len(faults) else '<p>none</p>'}</div>
 """
     return page(title, body)
