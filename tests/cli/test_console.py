@@ -7,7 +7,7 @@ from lstmtrade.cli.console import Console
 
 
 def _fold(i: int, n: int = 4, **extra) -> dict:
-    return {"event": "fold", "fold": i, "folds": n, "fit_start": "2000-01-03", "fit_end": f"2001-0{i + 1}-01",
+    return {"event": "fold", "fold": i + 1, "folds": n, "fit_start": "2000-01-03", "fit_end": f"2001-0{i + 1}-01",
             "test_start": f"2002-0{i + 1}-01", "test_end": f"2002-0{i + 1}-28", "seconds": 0.1, **extra}
 
 

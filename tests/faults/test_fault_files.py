@@ -75,7 +75,7 @@ def test_damaged_cache_entries_are_removed_counted_and_retrained(tmp_path, refer
             shutil.rmtree(run)
     again = cli("backtest", *TINY_ARGS, "--out", out)
     assert again.exit_code == 0 and "warning" not in again.stderr
-    assert f"reused {len(entries)} of {len(entries)} trained folds" in again.stderr
+    assert f"reused {len(entries)} of {len(entries)} folds from the cache, trained 0" in again.stderr
 
 
 def test_an_entry_from_another_key_or_without_a_checksum_is_damaged(tmp_path):
