@@ -111,7 +111,9 @@ def verdict(dm_pvalue: float | None, mse_ratio: float | None, trading: Trading, 
     """
     skill = finite(dm_pvalue) and finite(mse_ratio) and dm_pvalue < alpha and mse_ratio < 1
     head = "Evidence of forecasting skill" if skill else "No evidence of forecasting skill"
-    parts = [f"{head} (DM p = {pvalue(dm_pvalue)}, MSE ratio {num(mse_ratio, 3)})"]
+    p_text = pvalue(dm_pvalue, equals=True)  # "= 0.47", "< 0.001", "> 0.99" (never "= > 0.99")
+    p_text = p_text if p_text[:1] in "<>=" else f"= {p_text}"
+    parts = [f"{head} (DM p {p_text}, MSE ratio {num(mse_ratio, 3)})"]
     clause = versus_clause(versus, forecaster_label(model), alpha)
     parts += [clause] if clause else []
     parts += trading_clauses("strategy", "buy-and-hold", trading, alpha)

@@ -286,6 +286,8 @@ def test_verdict_wording():
     na = verdict(nan, nan, Trading(nan, 0.45, nan, nan, 1))
     assert na.startswith("No evidence of forecasting skill (DM p = n/a")
     assert "(comparison n/a)" in na and "1 trial." in na and "significant" not in na
+    assert verdict(0.999, 1.2, Trading(0.1, 0.45, 0.5, 0.5, 1)).startswith(
+        "No evidence of forecasting skill (DM p > 0.99,")  # not "p = > 0.99"
 
 
 def test_a_trial_that_never_traded_counts_but_does_not_make_dsr_undefined():
