@@ -74,7 +74,7 @@ def _curves_chart(curves, best: str, mcs: list[str]) -> str:
     return svg(fig)
 
 
-def _pbo_charts(pbo) -> str:
+def _pbo_charts(pbo, periods_per_year: int = 252) -> str:
     plt = pyplot()
     import numpy as np
 
@@ -91,7 +91,7 @@ def _pbo_charts(pbo) -> str:
     hist = svg(fig)
 
     fig, ax = plt.subplots(figsize=(4.6, 3.8))
-    scale = np.sqrt(252)
+    scale = np.sqrt(periods_per_year)  # per-bar Sharpes, annualised with the data's bars a year
     x, y = pbo.is_sharpe * scale, pbo.oos_sharpe * scale
     ax.scatter(x, y, s=3, alpha=0.25, color="#4c72b0")
     if np.isfinite(pbo.slope):
@@ -178,7 +178,8 @@ def _seed_spread(table, grid: dict) -> str:
     return svg(fig)
 
 
-def write_sweep_page(path: Path, title: str, summary: dict, table, curves, pbo) -> None:
+def write_sweep_page(path: Path, title: str, summary: dict, table, curves, pbo,
+                     periods_per_year: int = 252) -> None:
     """sweep.html: the verdict, selection statistics, charts and every trial; inline SVG, works offline."""
     s = summary
     best = s["best"]["id"]
@@ -208,7 +209,7 @@ def write_sweep_page(path: Path, title: str, summary: dict, table, curves, pbo) 
     sections = [f"<h2>Every trial</h2>{_curves_chart(curves, best, s['mcs'])}"]
     if pbo is not None:
         sections.append(f"<h2>Backtest overfitting (CSCV, {pbo.blocks} blocks, {pbo.splits} splits)</h2>"
-                        f"<div class='row'>{_pbo_charts(pbo)}</div>")
+                        f"<div class='row'>{_pbo_charts(pbo, periods_per_year)}</div>")
     else:
         sections.append("<h2>Backtest overfitting</h2><p>Too few common days for PBO.</p>")
     charts = sensitivity(table, grid)

@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 
 from ..backtesting.loader import all_builtins, resolve_strategy
 from ..config import Config, Progress, make_config, to_toml
-from ..data.load import is_universe_data, load_data
+from ..data.load import bar_spec, is_universe_data, load_data
 from ..errors import ConfigError, DamagedFileError, Interrupted, WriteError
 from ..evaluate.ledger import record, trial_key, trials
 from ..evaluate.stats import per_period_sharpe
@@ -269,8 +269,9 @@ def _write_judgement(folder: Path, plan: SweepPlan, prices: Any, judged: Judgeme
     table["report"] = [f"trials/{i}/tearsheet.html" if (folder / "trials" / i / "tearsheet.html").exists()
                        else "" for i in ids]
     emit({"event": "stage", "name": "sweep.html"})
+    periods = bar_spec(prices, plan.base).periods_per_year  # the trials' bar size, as their Sharpes use it
     write_sweep_page(folder / "sweep.html", f"{prices.name}: sweep of {len(ids)} trials", summary, table,
-                     judged.curves, judged.pbo)
+                     judged.curves, judged.pbo, periods_per_year=periods)
     write_json(folder / "sweep.json", summary)
 
 
