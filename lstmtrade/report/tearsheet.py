@@ -24,6 +24,7 @@ from .tearsheet_html import (
     held_share,
     market_note,
     open_drawdown,
+    open_max_drawdown,
     time_in_market,
     unbroken_range,
 )
@@ -269,7 +270,7 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
                                    f"the test has {len(strategy)} sessions, and a six-month window needs {window}.")
             if held[0] is not None:
                 text = time_in_market(text, held[0], 1.0 if held[1] is None else held[1])
-            text = unbroken_range(open_drawdown(text, strategy))
+            text = unbroken_range(open_max_drawdown(open_drawdown(text, strategy), strategy, benchmark))
             if top:
                 text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + BANNER.format(top), text, count=1)
             tmp.write_text(text, encoding="utf-8")

@@ -37,6 +37,26 @@ def open_drawdown(page: str, returns: pd.Series) -> str:
     return re.sub(rf"(<tr><td>[0-9-]+</td><td>){last}(</td>)", r"\1not recovered (open)\2", page)
 
 
+def open_max_drawdown(page: str, strategy: pd.Series, benchmark: pd.Series) -> str:
+    """The key metrics' "Max DD Period End" cell of a series whose deepest drawdown is still open at the last bar:
+    "not recovered (open)" instead of the last date (the benchmark's column first, as QuantStats orders them)."""
+    cells = []
+    for returns in (benchmark, strategy):
+        equity = (1.0 + returns.fillna(0.0)).cumprod()
+        last = pd.Timestamp(returns.index[-1]).strftime("%Y-%m-%d") if len(returns) else ""
+        below = bool(len(equity)) and equity.iloc[-1] < equity.cummax().iloc[-1]
+        cells.append((last, below))
+
+    def cell(k: int, text: str) -> str:
+        last, below = cells[k]
+        return "not recovered (open)" if below and text == last else text
+
+    def row(m: re.Match) -> str:
+        return f"<tr><td>Max DD Period End</td><td>{cell(0, m.group(1))}</td><td>{cell(1, m.group(2))}</td></tr>"
+
+    return re.sub(r"<tr><td>Max DD Period End</td><td>([^<]*)</td><td>([^<]*)</td></tr>", row, page, count=1)
+
+
 def held_share(weights: pd.Series | None) -> float | None:
     """Share of the closes after the first that held a position: the tearsheet's "Time in Market".
 

@@ -8,7 +8,7 @@ import pandas as pd
 from builders import fx_hours
 from lstmtrade.evaluate.sessions import per_session, session_labels
 from lstmtrade.report import tearsheet as report
-from lstmtrade.report.tearsheet_html import market_note, open_drawdown
+from lstmtrade.report.tearsheet_html import market_note, open_drawdown, open_max_drawdown
 
 
 def _hourly(weeks: int = 3, seed: int = 1) -> pd.Series:
@@ -71,6 +71,10 @@ def test_open_drawdown_is_not_listed_as_recovered():
     recovered = falling.copy()
     recovered.iloc[-1] = 0.05
     assert open_drawdown(row, recovered) == row
+    # the key metrics' "Max DD Period End": the still-falling column says open, the recovered one keeps its date
+    key = f"<tr><td>Max DD Period End</td><td>{last}</td><td>{last}</td></tr>"
+    assert open_max_drawdown(key, falling, recovered) == (
+        f"<tr><td>Max DD Period End</td><td>{last}</td><td>not recovered (open)</td></tr>")
 
 
 def test_heatmap_leaves_months_outside_the_test_blank():
