@@ -75,16 +75,18 @@ def _lagged(close: np.ndarray, rows: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
+def _factor(data: FoldData, name: str, signal: Any) -> tuple[np.ndarray, dict]:
+    """A price factor's forecasts for every test row of the fold: ``signal(close, rows)`` ticker by ticker."""
+    parts = [signal(_closes(p, name), rows_of(p.test)) for p in data.pieces]
+    return (np.concatenate(parts) if parts else np.zeros(0)), {}
+
+
 class Reversal:
     """Short-term reversal: yesterday's losers bounce, so the forecast is minus the day's return."""
 
     @staticmethod
     def fit_predict(data: FoldData, config: Config, state: Any, progress: Progress | None):
-        parts = []
-        for p in data.pieces:
-            rows, close = rows_of(p.test), _closes(p, "reversal")
-            parts.append(-(close[rows] / _lagged(close, rows, 1) - 1.0))
-        return (np.concatenate(parts) if parts else np.zeros(0)), {}
+        return _factor(data, "reversal", lambda close, rows: -(close[rows] / _lagged(close, rows, 1) - 1.0))
 
 
 class Momentum:
@@ -92,11 +94,8 @@ class Momentum:
 
     @staticmethod
     def fit_predict(data: FoldData, config: Config, state: Any, progress: Progress | None):
-        parts = []
-        for p in data.pieces:
-            rows, close = rows_of(p.test), _closes(p, "momentum")
-            parts.append(_lagged(close, rows, MOMENTUM_SKIP) / _lagged(close, rows, MOMENTUM_LOOK) - 1.0)
-        return (np.concatenate(parts) if parts else np.zeros(0)), {}
+        return _factor(data, "momentum", lambda close, rows: _lagged(close, rows, MOMENTUM_SKIP)
+                       / _lagged(close, rows, MOMENTUM_LOOK) - 1.0)
 
 
 FORECASTERS = {"lstm": LSTM, "linear": Ridge, "persistence": Persistence, "zero": Zero, "lightgbm": LightGBM,
