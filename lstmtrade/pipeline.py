@@ -42,6 +42,7 @@ from .forecast.folds import panel_rows
 from .forecast.forecasters import WINDOWED
 from .forecast.predictions import Predictions
 from .forecast.ray_backend import check as check_ray
+from .forecast.ray_backend import session_for
 from .forecast.walkforward import walk_forward_predict
 from .report.index import write_index
 from .report.run import write_run_files
@@ -88,41 +89,45 @@ def run(config: Config | None = None, *, strategy: str | type | None = None, pri
         check_store()  # MLflow missing, or a store it cannot use: said now, not after the training
     config, device_why = resolve_auto_device(config, len(prices.tickers) if is_universe_data(prices) else 1)
     preflight(prices, config)
-    if write or resume is not None:
-        ledger_trials(out, prices.sha256)  # a damaged trial ledger stops the run now, not after training
-    if resume is not None:
-        folder = Path(resume)
-        for stale in [*folder.glob(".*.tmp"), *folder.glob("folds/.*.tmp")]:  # writes cut by the interruption
-            stale.unlink(missing_ok=True)
-    else:
-        folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params, cls) if write else None
-    _data_report(prices, config, folder)
-    emit = progress or (lambda event: None)
-    emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
-          "device_why": device_why, "bars": bar_spec(prices, config)})
-    cache = None
-    if config.cache and folder is not None:
-        cache = FoldCache(Path(out) / ".cache" / "folds", warn=lambda text: emit({"event": "warning", "text": text}))
-    t0 = time.perf_counter()
-    rows = panel_rows(prices, config)  # every ticker's features once: the LSTM's and the baselines'
-    try:
-        predictions = walk_forward_predict(prices, config, progress, cache=cache,
-                                           fold_dir=folder / "folds" if folder is not None else None, rows=rows)
-    except KeyboardInterrupt:
-        raise Interrupted(folder if cache is not None else None) from None
-    except WriteError as exc:
-        raise _with_resume_hint(exc, folder) from None
-    timings["forecast"] = time.perf_counter() - t0
-    timings["forecast_train"] = predictions.timings.get("train", 0.0)
-    timings["forecast_other"] = timings["forecast"] - timings["forecast_train"]  # features, cache, fold files
-    if cache is not None and cache.hits:
-        emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds), "seeds": predictions.n_members})
-    try:
-        return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out, rows=rows)
-    except KeyboardInterrupt:  # during the backtests or the pages: metrics.json (written last) is not there yet,
-        raise Interrupted(folder if cache is not None else None) from None  # and every fold is in the cache
-    except WriteError as exc:
-        raise _with_resume_hint(exc, folder) from None
+    with session_for(config):  # Ray joined or started before the run folder exists: a wrong address leaves none
+        if write or resume is not None:
+            ledger_trials(out, prices.sha256)  # a damaged trial ledger stops the run now, not after training
+        if resume is not None:
+            folder = Path(resume)
+            for stale in [*folder.glob(".*.tmp"), *folder.glob("folds/.*.tmp")]:  # writes cut by the interruption
+                stale.unlink(missing_ok=True)
+        else:
+            folder = _new_run(out, f"{prices.name}-{config.model}", config, strategy, params, cls) if write else None
+        _data_report(prices, config, folder)
+        emit = progress or (lambda event: None)
+        emit({"event": "data", "prices": prices, "config": config, "strategy": cls.__name__, "params": params,
+              "device_why": device_why, "bars": bar_spec(prices, config)})
+        cache = None
+        if config.cache and folder is not None:
+            cache = FoldCache(Path(out) / ".cache" / "folds",
+                              warn=lambda text: emit({"event": "warning", "text": text}))
+        t0 = time.perf_counter()
+        rows = panel_rows(prices, config)  # every ticker's features once: the LSTM's and the baselines'
+        try:
+            predictions = walk_forward_predict(prices, config, progress, cache=cache,
+                                               fold_dir=folder / "folds" if folder is not None else None, rows=rows)
+        except KeyboardInterrupt:
+            raise Interrupted(folder if cache is not None else None) from None
+        except WriteError as exc:
+            raise _with_resume_hint(exc, folder) from None
+        timings["forecast"] = time.perf_counter() - t0
+        timings["forecast_train"] = predictions.timings.get("train", 0.0)
+        timings["forecast_other"] = timings["forecast"] - timings["forecast_train"]  # features, cache, fold files
+        if cache is not None and cache.hits:
+            emit({"event": "cache", "hits": cache.hits, "folds": len(predictions.folds),
+                  "seeds": predictions.n_members})
+        try:
+            return _finish(config, prices, predictions, cls, params, folder, emit, timings, started, out=out,
+                           rows=rows)
+        except KeyboardInterrupt:  # during the backtests or the pages: metrics.json (written last) is not there yet,
+            raise Interrupted(folder if cache is not None else None) from None  # and every fold is in the cache
+        except WriteError as exc:
+            raise _with_resume_hint(exc, folder) from None
 
 
 def _with_resume_hint(exc: WriteError, folder: Path | None) -> WriteError:

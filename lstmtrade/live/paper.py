@@ -119,6 +119,8 @@ def paper(folder: str | Path, data: Any = None, *, model: str | Path | None = No
     ``paper.csv`` and ``paper.html`` there. ``costs``: Config cost fields (commission, slippage, cash); default:
     the model's own, which its backtest used."""
     folder = Path(folder)
+    if not folder.is_dir():  # a mistyped folder is not an empty journal
+        raise DataError(f"{folder}: no such folder; give the folder `lstmtrade signal --journal DIR` writes to")
     entries = verify(folder)
     skill = "hit" if entries and entries[-1].get("kind") == "ticker" else "rank_ic"
     if not entries:

@@ -105,3 +105,20 @@ def test_backtest_command_on_ray(tmp_path):
     saved = Predictions.read_csv(next(tmp_path.glob("*/predictions.csv")))
     local = walk_forward_predict(load_prices("sample:MSFT", end="2003-12-31"), Config(**TINY))
     np.testing.assert_array_equal(saved.frame["prediction"].to_numpy(), local.frame["prediction"].to_numpy())
+
+
+def test_a_cluster_that_cannot_be_joined_stops_the_run_before_its_folder_is_made(monkeypatch, tmp_path):
+    import contextlib
+
+    import lstmtrade
+
+    @contextlib.contextmanager
+    def unreachable(address=None, option="--ray-address"):
+        raise ConfigError(f"{option} {address}: Failed to connect to Ray cluster")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(ray_backend, "session", unreachable)
+    with pytest.raises(ConfigError, match="--ray-address 10.0.0.1:1"):
+        lstmtrade.run(data="sample:MSFT", end="2003-12-31", backend="ray", ray_address="10.0.0.1:1",
+                      out=tmp_path, **TINY)
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]

@@ -261,8 +261,11 @@ def test_model_age_and_inputs_alarms():
 
 
 def test_empty_and_pending_only_journals_say_so(world, tmp_path):
+    (tmp_path / "none").mkdir()
     empty = CliRunner().invoke(cli, ["paper", str(tmp_path / "none")])
     assert empty.exit_code == 0 and "the journal is empty" in empty.stdout
+    missing = CliRunner().invoke(cli, ["paper", str(tmp_path / "typo")])
+    assert missing.exit_code == 2 and "no such folder" in missing.output and not (tmp_path / "typo").exists()
     pending = tmp_path / "pending"
     last = world["full"].calendar[-1]
     lstmtrade.signal(world["model"], world["full"], journal=pending)
