@@ -36,6 +36,9 @@ def train_universe(universe: Universe, config: Config, progress: Progress | None
     calendar's last date would be (``scheduled``: the backtest's latest scheduled fold)."""
     if config.model != "lstm":
         raise ConfigError(f"--model {config.model}: train saves LSTM models only (use --model lstm)")
+    if config.xs_norm != "none":  # signal scales each ticker's features on its own: it would not match
+        raise ConfigError(f"--xs-norm {config.xs_norm}: a saved model does not carry the normalisation across "
+                          "tickers that `signal` would need (use --xs-norm none)")
     frames, _ = frames_of(universe)
     calendar = calendar_of(frames)
     series = ticker_series(frames, calendar, config, True)

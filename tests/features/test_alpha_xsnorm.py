@@ -98,3 +98,14 @@ def test_xs_norm_on_one_ticker_is_one_line_before_anything_is_written(tmp_path):
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert lines[0].startswith("error: --xs-norm rank") and "needs a universe" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_xs_norm_on_a_universe_before_training(tmp_path):
+    """signal scales each ticker's features with its own scaler; a model trained on features normalised across
+    tickers would get other inputs there, so train refuses it, as docs/features.md says."""
+    import lstmtrade
+    from lstmtrade.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--xs-norm rank"):
+        lstmtrade.train("sample:SP500", xs_norm="rank", model_out=tmp_path / "m.pt", epochs=1)
+    assert not (tmp_path / "m.pt").exists()
