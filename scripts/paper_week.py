@@ -11,8 +11,8 @@ Runs the ``lstmtrade`` commands a user runs, on the bundled ``sample:SP500`` (of
 3. after each close from 2018-01-26 to 2018-02-05, ``lstmtrade signal --model sp500.pt --end DAY --journal
    paper`` (``--end`` stands in for the file growing by one day: rows after it are never read);
 4. ``lstmtrade paper paper --runs reports``, which credits every entry whose next two opens are in the data
-   (the sample ends 2018-02-07, so the last entries stay pending) and writes ``paper/paper.csv`` and
-   ``paper/paper.html``: open the page to see the record, the backtest's band and the alarms.
+   (the sample ends 2018-02-07, the second open after 2018-02-05, so all 7 are credited) and writes
+   ``paper/paper.csv`` and ``paper/paper.html``: open the page to see the record, the backtest's band and the alarms.
 """
 from __future__ import annotations
 
