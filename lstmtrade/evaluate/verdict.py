@@ -132,8 +132,7 @@ def universe_verdict(report: dict, trading: Trading, survivorship: str | None = 
     ric, t, pv = report.get("rank_ic"), report.get("rank_ic_tstat"), report.get("rank_ic_pvalue")
     skill = finite(ric) and finite(pv) and ric > 0 and pv < alpha
     head = "Evidence of cross-sectional skill" if skill else "No evidence of cross-sectional skill"
-    p_text = pvalue(pv, three_below=0.1)
-    p_text = p_text if p_text.startswith("<") or p_text == "n/a" else f"= {p_text}"
+    p_text = pvalue(pv, three_below=0.1, equals=True)  # "= 0.047", "< 0.001", "> 0.99", "n/a"
     parts = [f"{head} (mean Rank IC {num(ric, 3)}, t = {num(t, 1)}, p {p_text})"]
     clause = versus_clause(report.get("vs_best_baseline"), forecaster_label(model), alpha)
     parts += [clause] if clause else []

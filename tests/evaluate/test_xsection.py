@@ -363,3 +363,6 @@ def test_universe_verdict_wording():
     # just above alpha: no claim, and the p-value is not rounded down to read "p = 0.05"
     assert universe_verdict(border, Trading(1.0, 0.5, 0.9, 0.9, 1)).startswith(
         "No evidence of cross-sectional skill (mean Rank IC 0.010, t = 1.9, p = 0.051)")
+    top = {"rank_ic": -0.01, "rank_ic_tstat": -0.01, "rank_ic_pvalue": 0.998}
+    assert universe_verdict(top, Trading(1.0, 0.5, 0.9, 0.9, 1)).startswith(
+        "No evidence of cross-sectional skill (mean Rank IC -0.010, t = -0.0, p > 0.99)")  # not "p = > 0.99"
