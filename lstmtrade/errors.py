@@ -42,3 +42,9 @@ class Interrupted(LstmtradeError):
         self.folder = folder
         hint = f"; finished folds are saved: resume with  lstmtrade backtest --resume {folder}" if folder else ""
         super().__init__(f"interrupted{hint}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for a one-line error (its class name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -38,7 +38,7 @@ from .files import new_run_dir, write_csv, write_json, write_text
 from .forecast.cache import FoldCache
 from .forecast.boosting import import_lightgbm
 from .forecast.engines import resolve_auto_device, resolve_device, resolve_engine
-from .forecast.folds import panel_rows
+from .forecast.folds import check_needs_universe, panel_rows
 from .forecast.forecasters import WINDOWED
 from .forecast.predictions import Predictions
 from .forecast.ray_backend import check as check_ray
@@ -227,12 +227,10 @@ def preflight(prices: PriceData, config: Config) -> None:
     if config.save_models and universe:
         raise ConfigError("--save-models writes one ticker's model files; a universe's pooled models are not "
                           "saved yet (its predictions are, in predictions.csv and folds/)")
-    if not universe and (config.target == "rank" or config.benchmark or config.xs_norm != "none"):
-        what = "--target rank ranks each day's targets across tickers" if config.target == "rank" else \
-            f"--xs-norm {config.xs_norm} normalises each feature across the tickers of a date" \
-            if config.xs_norm != "none" else \
-            "--benchmark replaces a universe's equal-weight buy-and-hold (one ticker is compared with itself)"
-        raise ConfigError(f"{what}: it needs a universe (--data with several tickers)")
+    check_needs_universe(config, universe)
+    if config.benchmark and not universe:
+        raise ConfigError("--benchmark replaces a universe's equal-weight buy-and-hold (one ticker is compared with "
+                          "itself): it needs a universe (--data with several tickers)")
     if "lightgbm" in (config.model, *config.baselines):
         import_lightgbm()  # the optional extra, missing: one line before any training
     if config.benchmark:  # a missing or broken file stops here, before any training

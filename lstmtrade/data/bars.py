@@ -37,7 +37,6 @@ import pandas as pd
 from ..formatting import stamp
 
 DAY = 86_400 * 10**9  # nanoseconds
-HOUR = 3_600 * 10**9
 EXCHANGE_DAYS = 252  # trading days a year on a 5-day exchange calendar
 CALENDAR_DAYS = 365  # days a year of a market that never closes
 WEEKS = 52

@@ -38,6 +38,7 @@ import gzip
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -94,14 +95,14 @@ class Universe:
     def tickers(self) -> list[str]:
         return list(self.prices)
 
-    @property
+    @cached_property
     def calendar(self) -> pd.DatetimeIndex:
         """The sorted union of the used tickers' dates; a ticker without a bar on one of them missed that session."""
         stamps = [data.frame.index.asi8 for data in self.prices.values()]
         values = np.unique(np.concatenate(stamps)) if stamps else np.array([], dtype="int64")
         return pd.DatetimeIndex(values.astype("datetime64[ns]"), name="date")
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         """Hash of every used row, ticker by ticker in sorted order."""
         digest = hashlib.sha256()
@@ -122,7 +123,7 @@ class Universe:
     def __len__(self) -> int:
         return len(self.calendar)
 
-    @property
+    @cached_property
     def bars(self) -> BarSpec:
         """Bar size, calendar and periods per year of the union calendar (:func:`lstmtrade.data.bars.detect_bars`)."""
         return detect_bars(self.calendar)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, first_line
 
 MAGIC = b"PAR1"
 SUFFIXES = (".parquet", ".pq")
@@ -56,7 +56,7 @@ def parquet_columns(path: Path) -> list[str]:
     try:
         return list(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError and others for a damaged file
-        raise DataError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+        raise DataError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
 
 
 def read_parquet(path: Path, label: str) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def read_parquet(path: Path, label: str) -> pd.DataFrame:
     try:
         table = pq.read_table(path, columns=keep)
     except Exception as exc:  # noqa: BLE001 - see parquet_columns
-        raise DataError(f"{label}: not a readable Parquet file ({_first_line(exc)})") from None
+        raise DataError(f"{label}: not a readable Parquet file ({first_line(exc)})") from None
     frame = table.to_pandas(date_as_object=False)
     for name in frame.columns:
         if _norm(name) in WANTED[6:] and pd.api.types.is_numeric_dtype(frame[name]) \
@@ -76,7 +76,3 @@ def read_parquet(path: Path, label: str) -> pd.DataFrame:
         raise DataError(f"{label}: no Date, Open, High, Low, Close or Volume column in this Parquet file")
     return frame
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from ..files import exact_numbers
 from ..formatting import stamp
 from .bars import BarSpec, detect_bars
@@ -52,7 +52,7 @@ class PriceData:
     name: str  # ticker or file stem, used in titles and folder names
     warnings: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         """Hash of the validated rows, independent of file formatting."""
         return frame_sha256(self.frame)
@@ -196,7 +196,7 @@ def _read_csv(target, label: str, compression: str | None) -> pd.DataFrame:
         raise DataError(f"{label}: not a CSV text file (byte 0x{byte} at offset {exc.start} is not UTF-8 text; "
                         "is it a binary file?); save it as a UTF-8 CSV") from None
     except (pd.errors.ParserError, OSError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         if compression == "gzip" and not isinstance(exc, pd.errors.ParserError):
             raise DataError(f"{label}: damaged or truncated gzip file ({first})") from None
         fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", first)

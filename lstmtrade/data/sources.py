@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from ..files import write_json
 from ..formatting import stamp, stamper
 from .panel import UNIVERSE_SAMPLES, load_universe
@@ -131,7 +131,7 @@ def download(symbol: str, *, refresh: bool = False, cache: str | Path | None = N
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - network, HTTP, rate limits, yfinance internals
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise DataError(f"could not download {symbol} (offline?): {first[:200]}; use --data FILE") from None
     if raw is None or len(raw) == 0:
         raise DataError(f"could not download {symbol} (offline?): no rows returned (unknown symbol, or no "

@@ -180,9 +180,6 @@ class StandardScaler:
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, dtype="float64") - self.mean_) / self.scale_
 
-    def inverse(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype="float64") * self.scale_ + self.mean_
-
 
 def windows(x: np.ndarray, rows: np.ndarray | range, lookback: int) -> np.ndarray:
     """Input windows ending at each row: shape (len(rows), lookback, n_features)."""

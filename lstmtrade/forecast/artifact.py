@@ -38,7 +38,7 @@ import pandas as pd
 
 from ..config import Config, make_config
 from ..data.prices import COLUMNS, PriceData
-from ..errors import ConfigError, DataError, LstmtradeError, ModelFileError
+from ..errors import ConfigError, DataError, LstmtradeError, ModelFileError, first_line
 from ..features import StandardScaler, build_features, check_features
 from ..files import atomic_write
 from ..formatting import stamp
@@ -230,8 +230,12 @@ class LoadedModel:
 
     def predict_rows(self, prices: PriceData, rows: Any) -> np.ndarray:
         """Predictions for bar positions ``rows`` (each made after that bar's close)."""
-        x = self.feature_matrix(prices)
         rows = np.asarray(rows, dtype=np.int64)
+        return self.fitted.predict(self._checked_features(prices, rows), rows)
+
+    def _checked_features(self, prices: PriceData, rows: np.ndarray) -> np.ndarray:
+        """:meth:`feature_matrix`, refusing rows without ``lookback`` bars of complete features ending there."""
+        x = self.feature_matrix(prices)
         lookback = self.lookback
         for row in rows:
             window = x[row - lookback + 1: row + 1] if row - lookback + 1 >= 0 else None
@@ -240,7 +244,7 @@ class LoadedModel:
                     f"{prices.source}: the model's features ({', '.join(self.features)}) cannot be computed "
                     f"for {stamp(prices.frame.index[row])}: it needs {lookback} bars of complete features "
                     f"ending there (more history, and no constant or missing prices)")
-        return self.fitted.predict(x, rows)
+        return x
 
     def predict_last(self, prices: PriceData) -> tuple[pd.Timestamp, float]:
         """(last date, prediction made after that date's close)."""
@@ -256,8 +260,7 @@ class LoadedModel:
     def predict_members_last(self, prices: PriceData) -> np.ndarray:
         """Each member's prediction for the last date (one value for a one-seed model)."""
         last = len(prices.frame) - 1
-        self.predict_rows(prices, [last])  # the same checks of the data as predict_last
-        x = self.feature_matrix(prices)
+        x = self._checked_features(prices, np.array([last]))  # the same checks of the data as predict_last
         if hasattr(self.fitted, "predict_members"):
             return self.fitted.predict_members(x, [last])[:, 0]
         return self.fitted.predict(x, [last])
@@ -339,7 +342,7 @@ def load_model(path: str | Path) -> LoadedModel:
     try:
         model = _rebuild(meta, weights)
     except (KeyError, TypeError, ValueError, RuntimeError, LstmtradeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise _refuse(path, f"damaged or incompatible model file ({first[:200]})") from None
     model.path = path
     return model

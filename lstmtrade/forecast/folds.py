@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError
-from ..features import LABEL_REACH, StandardScaler, build_features, build_target, cross_sectional
+from ..features import LABEL_REACH, StandardScaler, build_features_many, build_target, cross_sectional
 from ..formatting import stamper
 from ..splits import MIN_FIT_ROWS, Fold
 
@@ -125,9 +125,11 @@ def calendar_of(frames: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
 
 def ticker_series(frames: Mapping[str, pd.DataFrame], calendar: pd.DatetimeIndex, config: Config,
             universe: bool) -> list[TickerSeries]:
+    check_needs_universe(config, universe)
+    matrices = build_features_many(dict(frames), config.features)
     out = []
     for ticker, frame in frames.items():
-        feats = build_features(frame, config.features).to_numpy()
+        feats = matrices[ticker]
         target = build_target(frame).to_numpy()
         pos = calendar.get_indexer(frame.index)
         label_pos = np.full(len(pos), np.inf)
@@ -135,16 +137,22 @@ def ticker_series(frames: Mapping[str, pd.DataFrame], calendar: pd.DatetimeIndex
         out.append(TickerSeries(ticker, frame.index, feats, target, target, pos, label_pos,
                                 frame["close"].to_numpy(dtype="float64")))
     if config.xs_norm != "none":
-        if not universe:
-            raise ConfigError(f"--xs-norm {config.xs_norm} normalises each feature across the tickers of a date: "
-                              "it needs a universe (--data with several tickers)")
         _normalise_across(out, len(calendar), config.xs_norm)
     if config.target == "rank":
-        if not universe:
-            raise ConfigError("--target rank ranks each day's targets across tickers: it needs a universe "
-                              "(--data with several tickers)")
         _rank_labels(out, len(calendar))
     return out
+
+
+def check_needs_universe(config: Config, universe: bool) -> None:
+    """Refuse, on one ticker, the settings that work across the tickers of a date."""
+    if universe:
+        return
+    if config.target == "rank":
+        raise ConfigError("--target rank ranks each day's targets across tickers: it needs a universe "
+                          "(--data with several tickers)")
+    if config.xs_norm != "none":
+        raise ConfigError(f"--xs-norm {config.xs_norm} normalises each feature across the tickers of a date: "
+                          "it needs a universe (--data with several tickers)")
 
 
 @dataclass

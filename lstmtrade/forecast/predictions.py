@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DamagedFileError, DataError
+from ..errors import DamagedFileError, DataError, first_line
 from ..files import file_sha256, read_exact_csv, write_exact_csv
 
 
@@ -109,7 +109,7 @@ class Predictions:
             frame = read_exact_csv(path, ("prediction", "uncertainty", "target"), parse_dates=["date"],
                                    index_col="date", dtype={"ticker": str})
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise DataError(f"{path}: not a predictions file ({str(exc).splitlines()[0]})") from None
+            raise DataError(f"{path}: not a predictions file ({first_line(exc)})") from None
         missing = {"prediction", "target", "fold"} - set(frame.columns)
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
@@ -165,7 +165,7 @@ def _read_members(path: Path, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[i
     try:
         long = read_exact_csv(path, ("prediction",), parse_dates=["date"], dtype={"ticker": str})
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a members file ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a members file ({first_line(exc)})") from None
     if {"date", "member", "prediction"} - set(long.columns):
         raise DataError(f"{path}: expected columns date[,ticker],member,seed,prediction")
     universe = "ticker" in frame.columns

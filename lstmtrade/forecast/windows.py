@@ -62,9 +62,6 @@ class Windows:
     def device(self) -> torch.device:
         return self.matrix.device
 
-    def to(self, device: Any) -> "Windows":
-        return Windows(self.matrix.to(device), self.starts.to(device), self.lookback)
-
     def __getitem__(self, index: Any) -> torch.Tensor:
         starts = self.starts[index]
         if not isinstance(index, slice):
