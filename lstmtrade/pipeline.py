@@ -287,7 +287,7 @@ def _finish(config: Config, prices: PriceData, predictions: Predictions, cls: ty
         if predictions.members is not None:
             emit({"event": "stage", "name": "seeds"})
             t0 = time.perf_counter()
-            traded_members = [pool.submit(trade, predictions.member(m), cls, costs, params)
+            traded_members = [pool.submit(trade, predictions.member(m), cls, costs, params, bars.periods_per_year)
                               for m in range(predictions.n_members)]
             members = [done.result() for done in traded_members]
             timings["members"] = time.perf_counter() - t0

@@ -106,8 +106,10 @@ def seed_metrics(predictions: Predictions, members: list[BacktestResult], metric
     """metrics.json's ``seeds``: each member traded alone (seed, sharpe, total_return, max_drawdown,
     hit_rate, ic), each figure's mean, std, min and max across members, the ensemble's own figures, and
     for an ensemble ``confidence``: hit rate and mean return by quintile of |forecast| / uncertainty."""
+    periods = metrics["data"]["periods_per_year"]  # each member annualised as the ensemble is
+
     def figures(result: BacktestResult | None, skill: dict) -> dict[str, Any]:
-        perf = metrics["strategy"] if result is None else performance(result.returns)
+        perf = metrics["strategy"] if result is None else performance(result.returns, periods)
         return {"sharpe": perf["sharpe"], "total_return": perf["total_return"],
                 "max_drawdown": perf["max_drawdown"], "hit_rate": skill.get("hit_rate"), "ic": skill.get("ic")}
 

@@ -141,6 +141,16 @@ def test_rebacktest_of_an_ensemble_keeps_the_spread(ensemble_run, tmp_path):
     assert again.metrics["seeds"]["members"] == ensemble_run.metrics["seeds"]["members"]
 
 
+def test_each_seed_is_annualised_as_the_ensemble_is(ensemble_run, tmp_path):
+    weekly = lstmtrade.rebacktest(ensemble_run.folder, prices=ensemble_run.prices, out=tmp_path, write=False,
+                                  periods_per_year=52)
+    ratio = np.sqrt(52 / ensemble_run.metrics["data"]["periods_per_year"])  # same returns, other bars a year
+    assert weekly.metrics["seeds"]["ensemble"]["sharpe"] == pytest.approx(
+        ensemble_run.metrics["seeds"]["ensemble"]["sharpe"] * ratio)
+    for week, day in zip(weekly.metrics["seeds"]["members"], ensemble_run.metrics["seeds"]["members"]):
+        assert week["sharpe"] == pytest.approx(day["sharpe"] * ratio)
+
+
 def test_console_says_the_spread_in_one_line():
     seeds = spread([{"seed": s, "sharpe": v} for s, v in zip(range(5), (0.1, -0.05, 0.44, 0.2, 0.36))],
                    {"sharpe": 0.27})
