@@ -96,7 +96,7 @@ def _audit(prices: PriceData, config: Config, strategy: type, params: dict[str, 
                   if full.has_uncertainty else None))
         for i, cut in enumerate(strat_cuts)], say))
     say("one-bar delay")
-    checks.append(_delay(prices, full, full_bt, strategy, params, costs, periods))
+    checks.append(_delay(prices, full, full_bt, strategy, params, costs, periods, config))
     return checks
 
 
@@ -238,7 +238,7 @@ def _first_difference(a: pd.Series, b: pd.Series) -> str | None:
 
 
 def _delay(prices: Any, full: Predictions, full_bt: BacktestResult, strategy: type, params: dict,
-           costs: dict, periods: int) -> Check:
+           costs: dict, periods: int, config: Config) -> Check:
     columns = ["prediction"] + (["uncertainty"] if full.has_uncertainty else [])
     if full.is_universe:  # each ticker's forecast one of its own bars late
         delayed = full.frame.groupby("ticker", sort=False)[columns].shift(1)
@@ -247,11 +247,11 @@ def _delay(prices: Any, full: Predictions, full_bt: BacktestResult, strategy: ty
     late = trade(prices, _replace(full, None, delayed["prediction"],
                                   delayed["uncertainty"] if full.has_uncertainty else None),
                  strategy, costs, params, periods)
-    bench = performance(benchmark(prices, full, Config(), costs).returns, periods)
+    bench = performance(benchmark(prices, full, config, costs).returns, periods)  # the run's own benchmark
     on_time, one_late = performance(full_bt.returns, periods), performance(late.returns, periods)
     edge = on_time["cagr"] - bench["cagr"]
     edge_late = one_late["cagr"] - bench["cagr"]
     kept = f"{edge_late / edge:.0%} of it" if edge > 0 else "n/a: no edge to keep"
     return Check("one-bar delay", "INFO",
-                 f"CAGR edge over buy-and-hold {edge:+.2%} on time, {edge_late:+.2%} one bar late ({kept}); "
+                 f"CAGR edge over {'the --benchmark series' if config.benchmark else 'buy-and-hold'} {edge:+.2%} on time, {edge_late:+.2%} one bar late ({kept}); "
                  f"Sharpe {on_time['sharpe']:.2f} -> {one_late['sharpe']:.2f}")

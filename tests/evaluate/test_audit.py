@@ -124,3 +124,21 @@ def test_a_universe_audit_passes_with_progress():
                    strategy_cuts=4, progress=seen.append)
     assert [c.status for c in checks if c.status != "INFO"] == ["PASS"] * 4, [c.line() for c in checks]
     assert "future poisoning (strategy): cut date 4 of 4" in " ".join(seen)
+
+
+def test_the_delay_check_compares_with_the_runs_own_benchmark(tmp_path):
+    from lstmtrade.backtesting.rules import TopK
+    from lstmtrade.data.panel import load_universe
+
+    universe = load_universe("sample:SP500", tickers=["AAL", "ABT", "ADM", "AIG"], end="2015-12-31")
+    series = tmp_path / "bench.csv"
+    universe.prices["ABT"].frame.to_csv(series, index_label="date")
+    config = Config(model="persistence", min_train=300, retrain_every=120)
+
+    def delay(config):
+        checks = audit(universe, config, TopK, {"k": 2}, cuts=(0.5,), strategy_cuts=1)
+        return next(c.line() for c in checks if c.name == "one-bar delay")
+
+    equal_weight, own = delay(config), delay(config.replace(benchmark=str(series)))
+    assert "over buy-and-hold" in equal_weight and "over the --benchmark series" in own
+    assert equal_weight.split(" on time")[0].split()[-1] != own.split(" on time")[0].split()[-1]
