@@ -317,14 +317,14 @@ class Console(Terminal):
                        "(Ledoit-Wolf)")
         costs = m.get("costs")
         if costs:
-            from ..evaluate.performance import BREAK_EVEN_SEARCH
+            from ..evaluate.performance import BREAK_EVEN_SEARCH, paid_per_side
             from ..evaluate.verdict import break_even_text
 
             own = break_even_text(costs["break_even_bps"], s["cagr"], BREAK_EVEN_SEARCH)
             excess = break_even_text(costs["break_even_vs_benchmark_bps"], s["cagr"] - m["benchmark"]["cagr"],
                                      BREAK_EVEN_SEARCH)
-            paid = costs["commission_bps"] + costs["slippage_bps"]
-            out.append(f"break-even, extra cost per side on top of this run's {paid:g} bps: the annual return {own}; "
+            out.append(f"break-even, extra cost per side on top of this run's {paid_per_side(costs)}: the annual "
+                       f"return {own}; "
                        f"the return over {bench_name} {excess}")
         if bt.get("rejected_orders"):
             out.append(f"warning: the broker rejected {bt['rejected_orders']} order(s)")

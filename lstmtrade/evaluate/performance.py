@@ -97,6 +97,19 @@ def break_even(strategy, benchmark, cash: float, paid_bps: float, periods: int =
     return {"break_even_bps": _crossing(own, -paid_bps), "break_even_vs_benchmark_bps": _crossing(excess, -paid_bps)}
 
 
+def paid_per_side(costs: dict) -> str:
+    """What a run paid per side, the point its break-evens add to (``costs``: metrics.json's ``costs``): "10 bps",
+    or "10 bps of commission and slippage, plus the spread and impact charged" when other costs were on."""
+    paid = f"{costs['commission_bps'] + costs['slippage_bps']:g} bps"
+    more = [name for name, on in (("spread", costs.get("spread")), ("impact", costs.get("impact")),
+                                  ("borrow fee", costs.get("borrow_bps") or costs.get("borrow_file_tickers")),
+                                  ("minimum commission", costs.get("min_commission"))) if on]
+    if not more:
+        return paid
+    listed = more[0] if len(more) == 1 else ", ".join(more[:-1]) + " and " + more[-1]
+    return f"{paid} of commission and slippage, plus the {listed} charged"
+
+
 def _crossing(edge, lo: float) -> float | None:
     """Where ``edge`` (falling with cost) crosses zero in [lo, BREAK_EVEN_SEARCH]; None outside that range."""
     def positive(x: float) -> bool:

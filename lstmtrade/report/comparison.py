@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluate.performance import BREAK_EVEN_SEARCH
+from ..evaluate.performance import BREAK_EVEN_SEARCH, paid_per_side
 from ..evaluate.verdict import break_even_text, forecaster_label
 from ..files import write_text
 from ..formatting import num, pvalue
@@ -149,11 +149,10 @@ def claims_note(metrics: dict, benchmark_name: str) -> str:
     if versus:
         lines.insert(0, versus)
     if costs:
-        paid = costs["commission_bps"] + costs["slippage_bps"]
         own = break_even_text(costs["break_even_bps"], s["cagr"], BREAK_EVEN_SEARCH)
         excess = break_even_text(costs["break_even_vs_benchmark_bps"], s["cagr"] - b["cagr"], BREAK_EVEN_SEARCH)
-        lines.append(f"Break-even, as extra cost per side on top of this run's {paid:g} bps: the annual return "
-                     f"{own}; the return over {benchmark_name} {excess}.")
+        lines.append(f"Break-even, as extra cost per side on top of this run's {paid_per_side(costs)}: "
+                     f"the annual return {own}; the return over {benchmark_name} {excess}.")
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
 
 
@@ -162,6 +161,6 @@ def break_even_banner(metrics: dict) -> str:
     costs = metrics.get("costs") or {}
     if not costs:
         return ""
-    paid = costs["commission_bps"] + costs["slippage_bps"]
     own = break_even_text(costs["break_even_bps"], metrics["strategy"]["cagr"], BREAK_EVEN_SEARCH)
-    return f"Break-even: with costs per side {paid:g} bps plus an extra cost, the annual return {own}."
+    return (f"Break-even: with this run's costs ({paid_per_side(costs)}) plus an extra cost per side, "
+            f"the annual return {own}.")

@@ -10,7 +10,7 @@ from scipy import stats as st
 
 import lstmtrade
 from lstmtrade.data.prices import SAMPLES
-from lstmtrade.evaluate.performance import BREAK_EVEN_SEARCH, break_even
+from lstmtrade.evaluate.performance import BREAK_EVEN_SEARCH, break_even, paid_per_side
 from lstmtrade.evaluate.stats import sharpe_difference
 from lstmtrade.formatting import num
 
@@ -138,3 +138,13 @@ def test_verdict_break_evens_and_headline_agree(sample):
         if extra is None:
             continue
         assert (extra > 0) == (edge > 0), (sample, key, extra, edge)
+
+
+def test_the_break_even_text_names_every_cost_the_run_paid_beside_commission():
+    plain = {"commission_bps": 10.0, "slippage_bps": 2.0, "spread": None, "impact": 0.0, "borrow_bps": 0.0,
+             "borrow_file_tickers": 0, "min_commission": 0.0}
+    assert paid_per_side(plain) == "12 bps"
+    assert paid_per_side({**plain, "spread": "auto", "borrow_bps": 30.0}) == (
+        "12 bps of commission and slippage, plus the spread and borrow fee charged")
+    assert paid_per_side({**plain, "impact": 0.5, "min_commission": 1.0, "borrow_file_tickers": 3}) == (
+        "12 bps of commission and slippage, plus the impact, borrow fee and minimum commission charged")
