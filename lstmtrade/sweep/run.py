@@ -288,7 +288,8 @@ def _full_report(trial_dir: Path, config: Any, prices: Any, metrics: dict) -> No
     """The tearsheet and comparison page of a finished trial, from its saved predictions (no retraining)."""
     from ..pipeline import rebacktest
 
-    result = rebacktest(trial_dir / "predictions.csv", config, prices=prices, write=False)
-    result.folder, result.metrics = trial_dir, metrics
+    # the capacity re-runs are in the trial's metrics already: the pages read them from there
+    result = rebacktest(trial_dir / "predictions.csv", config.replace(capacity=None), prices=prices, write=False)
+    result.config, result.folder, result.metrics = config, trial_dir, metrics
     write_run_files(result)
     write_json(trial_dir / "metrics.json", metrics)

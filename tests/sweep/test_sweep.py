@@ -257,6 +257,20 @@ def test_every_trial_with_reports_all_and_the_best_with_reports_best(small, tmp_
     assert all((every.folder / "trials" / t.id / "comparison.html").exists() for t in every.plan.trials)
 
 
+def test_the_best_trials_pages_reuse_its_capacity_runs(small, tmp_path, monkeypatch):
+    import lstmtrade.pipeline as pipeline
+
+    calls = []
+    real = pipeline.capacity
+    monkeypatch.setattr(pipeline, "capacity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = run_sweep(LINEAR.replace(capacity=(1e5, 1e7)), grid={"threshold": [0.0, 0.001]}, prices=small,
+                       out=tmp_path, reps=300, jobs=1)
+    assert len(calls) == 2  # once per trial; the best trial's pages read its metrics, not a third re-run
+    best = result.folder / "trials" / result.summary["best"]["id"]
+    assert len(pd.read_csv(best / "capacity.csv")) == 2 and "capacity" in (best / "config.toml").read_text()
+    assert "capacity.csv" in (best / "comparison.html").read_text()
+
+
 # --------------------------------------------------------------------------- the command line
 
 
