@@ -234,13 +234,6 @@ def install(cerebro: Any, costs: Costs, frames: Mapping[Any, pd.DataFrame]) -> N
         cerebro.broker.addcommissioninfo(info, name=data._name)
 
 
-def participation_cap(costs: Costs, data: Any) -> float | None:
-    """Most shares an order may trade at this fill (``max_participation`` x the bar's volume), or None: no cap."""
-    if costs.max_participation is None:
-        return None
-    return math.floor(costs.max_participation * float(data.volume[0]))
-
-
 # --------------------------------------------------------------------------------------- after the run
 
 def fill_inputs(result: Any, prices: Any, costs: Costs) -> pd.DataFrame:

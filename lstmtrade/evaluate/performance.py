@@ -56,13 +56,13 @@ def turnover(returns: pd.Series, equity: pd.Series, trades: pd.DataFrame, cash: 
     return traded / equity.shift(1).fillna(cash)
 
 
-def returns_at_cost(returns: pd.Series, turn: pd.Series, actual_bps: float, new_bps: float) -> pd.Series:
-    """Daily returns had commission been ``new_bps`` instead of ``actual_bps``, first order in cost.
+def returns_at_cost(returns: pd.Series, turn: pd.Series, extra_bps: float) -> pd.Series:
+    """Daily returns had each side cost ``extra_bps`` more, first order in cost.
 
-    Each day loses (new - actual) x turnover; the small change in order sizes a different commission
-    would cause is ignored (a few shares in 100,000 of equity).
+    Each day loses the extra cost x turnover; the small change in order sizes a different cost would cause is
+    ignored (a few shares in 100,000 of equity).
     """
-    return returns - (new_bps - actual_bps) / 1e4 * turn
+    return returns - extra_bps / 1e4 * turn
 
 
 BREAK_EVEN_SEARCH = 1000.0  # bps per side: the largest extra cost a break-even is searched up to
@@ -86,7 +86,7 @@ def break_even(strategy, benchmark, cash: float, paid_bps: float, periods: int =
     turn_b = turnover(benchmark.returns, benchmark.equity, benchmark.trades, cash)
 
     def cagr(result, turn, extra: float) -> float:
-        return performance(returns_at_cost(result.returns, turn, 0.0, extra), periods)["cagr"]
+        return performance(returns_at_cost(result.returns, turn, extra), periods)["cagr"]
 
     def own(extra: float) -> float:
         return cagr(strategy, turn_s, extra)

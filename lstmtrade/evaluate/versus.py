@@ -17,28 +17,19 @@ p-values are two-sided, from a Student t with n - 1 degrees of freedom. Keys: ``
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
 
 from ..forecast.predictions import Predictions
-from .xsection import daily_ic, newey_west_tstat
-
-
-def _finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def _json(x: float) -> float | None:
-    return float(x) if _finite(x) else None
+from .verdict import finite
+from .xsection import daily_ic, json_number, newey_west_tstat, t_pvalue
 
 
 def best_baseline(reports: dict[str, dict], by: str) -> str | None:
     """The baseline with the best ``by`` figure (highest rank_ic, lowest mse); None if none has one."""
-    scored = {name: r.get(by) for name, r in reports.items() if _finite(r.get(by))}
+    scored = {name: r.get(by) for name, r in reports.items() if finite(r.get(by))}
     if not scored:
         return None
     pick = max if by == "rank_ic" else min
@@ -48,8 +39,8 @@ def best_baseline(reports: dict[str, dict], by: str) -> str | None:
 def _tested(daily: pd.Series) -> dict[str, Any]:
     mean, se, t = newey_west_tstat(daily)
     n = int(np.isfinite(np.asarray(daily, dtype=float)).sum())
-    p = float(min(1.0, 2.0 * _st.t.sf(abs(t), n - 1))) if _finite(t) and n > 1 else None
-    return {"diff": _json(mean), "se": _json(se), "tstat": _json(t), "pvalue": p, "n_days": n}
+    return {"diff": json_number(mean), "se": json_number(se), "tstat": json_number(t),
+            "pvalue": json_number(t_pvalue(t, n)), "n_days": n}
 
 
 def _universe(model: Predictions, base: Predictions) -> dict[str, Any]:
@@ -60,14 +51,14 @@ def _universe(model: Predictions, base: Predictions) -> dict[str, Any]:
     ic_m = daily_ic(pred_m.where(common), real, "spearman")
     ic_b = daily_ic(pred_b.where(common), real, "spearman")
     ic_m, ic_b = ic_m.align(ic_b, join="inner")
-    return {"model": _json(ic_m.mean()), "baseline": _json(ic_b.mean()), **_tested(ic_m - ic_b)}
+    return {"model": json_number(ic_m.mean()), "baseline": json_number(ic_b.mean()), **_tested(ic_m - ic_b)}
 
 
 def _one_ticker(model: Predictions, base: Predictions) -> dict[str, Any]:
     frame = pd.concat([model.frame["prediction"].rename("m"), base.frame["prediction"].rename("b"),
                        model.frame["target"].rename("y")], axis=1, join="inner").dropna()
     loss_m, loss_b = (frame["m"] - frame["y"]) ** 2, (frame["b"] - frame["y"]) ** 2
-    return {"model": _json(loss_m.mean()), "baseline": _json(loss_b.mean()), **_tested(loss_m - loss_b)}
+    return {"model": json_number(loss_m.mean()), "baseline": json_number(loss_b.mean()), **_tested(loss_m - loss_b)}
 
 
 def vs_best_baseline(predictions: Predictions, baselines: dict[str, Predictions],

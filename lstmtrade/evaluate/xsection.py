@@ -176,7 +176,7 @@ def newey_west_tstat(series: pd.Series | np.ndarray, lags: int | None = None) ->
     return mean, se, mean / se
 
 
-def _pvalue(t: float, n: int) -> float:
+def t_pvalue(t: float, n: int) -> float:
     """Two-sided p-value of ``t`` against a Student-t with ``n - 1`` degrees of freedom."""
     if not np.isfinite(t) or n < 2:
         return NAN
@@ -200,7 +200,7 @@ def ic_summary(ic: pd.Series) -> dict[str, float]:
         "std": std,
         "ic_ir": mean / std if n >= 2 and std > 0 else NAN,
         "tstat": t,
-        "pvalue": _pvalue(t, n),
+        "pvalue": t_pvalue(t, n),
         "n_days": n,
         "share_positive": float(np.mean(x > 0)) if n else NAN,
     }
@@ -281,7 +281,7 @@ def quantile_spread(pred: pd.DataFrame, real: pd.DataFrame, n_quantiles: int = 5
         "spread": mean,
         "se": se,
         "tstat": t,
-        "pvalue": _pvalue(t, diff.size),
+        "pvalue": t_pvalue(t, diff.size),
         "n_days": int(diff.size),
         "monotonicity": _monotonicity(means),
     }
@@ -357,7 +357,7 @@ def pooled_dm(pred: pd.DataFrame, real: pd.DataFrame) -> dict[str, float]:
 # --------------------------------------------------------------------------- report
 
 
-def _json(x: float | int | None) -> float | int | None:
+def json_number(x: float | int | None) -> float | int | None:
     """A JSON-safe number: Python int/float, None for nan/inf/None."""
     if x is None:
         return None
@@ -411,4 +411,4 @@ def universe_report(
         "monotonicity": qs["monotonicity"],
         "n_quantiles": n_quantiles,
     }
-    return {k: _json(v) for k, v in out.items()}
+    return {k: json_number(v) for k, v in out.items()}

@@ -18,7 +18,7 @@ KINDS = ("commission", "spread", "impact", "borrow", "slippage")
 def sharpe_by_cost(result: Any, cash: float, periods: int, extra_bps: np.ndarray) -> np.ndarray:
     """The strategy's Sharpe ratio at each extra cost per side (first order in turnover, as the break-evens)."""
     turn = turnover(result.returns, result.equity, result.trades, cash)
-    return np.array([performance(returns_at_cost(result.returns, turn, 0.0, x), periods)["sharpe"]
+    return np.array([performance(returns_at_cost(result.returns, turn, x), periods)["sharpe"]
                      for x in extra_bps])
 
 

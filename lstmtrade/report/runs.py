@@ -33,7 +33,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 INDEX = "index.html"
-KINDS = ("backtest", "re-backtest", "sweep", "sweep trial")
 # Figures of one backtest, in the order `runs show` and `runs compare` print them: key -> label.
 RUN_FIGURES = {
     "sharpe": "Sharpe", "benchmark_sharpe": "benchmark Sharpe", "total_return": "total return",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
-import logging
 import re
 import warnings
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 from ..evaluate.performance import performance
 from ..evaluate.sessions import is_intraday, per_session
 from ..files import atomic_write, write_text
-from .html import page
+from .html import page, pyplot
 from .tearsheet_html import (
     ROLLING,
     drop_charts,
@@ -245,10 +244,7 @@ def write_tearsheet(path: Path, strategy: pd.Series, benchmark: pd.Series, title
     held = (held_share(weights[0]), held_share(weights[1])) if weights is not None else (None, None)
     if held[0] is not None:
         notes.append(market_note(held[0], float(weights[0].abs().mean())))
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
+    pyplot()  # the Agg backend, no font warnings, before QuantStats imports matplotlib
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import quantstats as qs
