@@ -247,7 +247,8 @@ def run_figures(m: dict) -> dict[str, Any]:
 
 
 def run_headline(m: dict) -> str | None:
-    """A run's verdict in a few words: ``no skill; did not beat B&H``, ``skill; beat B&H, not significantly``.
+    """A run's verdict in a few words: ``no skill; did not beat B&H``, ``skill; beat B&H, not significantly``
+    (``the benchmark`` in place of ``B&H`` when the run gave ``--benchmark``).
 
     As the verdict says it: "significantly" only when the test of the Sharpe-ratio difference rejects at the
     verdict's level (``significance.vs_benchmark``); a run from before that test says "beat B&H" alone."""
@@ -257,14 +258,15 @@ def run_headline(m: dict) -> str | None:
     skill = "no skill" if verdict.startswith("No evidence") else "skill" if verdict.startswith("Evidence") else None
     sharpe, bench = (m.get("strategy") or {}).get("sharpe"), (m.get("benchmark") or {}).get("sharpe")
     test = (m.get("significance") or {}).get("vs_benchmark")
+    versus = "the benchmark" if (m.get("config") or {}).get("benchmark") else "B&H"  # --benchmark: not B&H
     if sharpe is None or bench is None:
         trade = "no Sharpe comparison"
     elif sharpe <= bench:
-        trade = "did not beat B&H"
+        trade = f"did not beat {versus}"
     elif not isinstance(test, dict) or test.get("pvalue") is None:
-        trade = "beat B&H"
+        trade = f"beat {versus}"
     else:
-        trade = "beat B&H, " + ("significantly" if test["pvalue"] < ALPHA else "not significantly")
+        trade = f"beat {versus}, " + ("significantly" if test["pvalue"] < ALPHA else "not significantly")
     return f"{skill}; {trade}" if skill else trade
 
 

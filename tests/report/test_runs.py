@@ -126,3 +126,5 @@ def test_the_headline_claims_significance_only_as_the_verdict_does():
     assert run_headline(metrics(1.0, 0.5, None)) == "no skill; beat B&H"  # a run from before the test
     assert run_headline(metrics(0.4, 0.5, {"pvalue": 0.01}, verdict="Evidence of ...")) == "skill; did not beat B&H"
     assert run_headline({"strategy": {"sharpe": 1.0}}) is None  # no verdict: nothing to shorten
+    given = {**metrics(0.4, 0.5, None), "config": {"benchmark": "spy.csv"}}
+    assert run_headline(given) == "no skill; did not beat the benchmark"  # --benchmark is not buy-and-hold
