@@ -34,7 +34,7 @@ from ..data.panel import load_universe
 from ..data.prices import load_prices
 from ..errors import DataError, LstmtradeError
 from ..evaluate.xsection import daily_ic
-from ..files import write_csv, write_text
+from ..files import file_sha256, write_csv, write_text
 from ..formatting import stamp
 from ..forecast.artifact import load_model
 from .journal import journal_path, verify
@@ -79,7 +79,6 @@ class Paper:
     alarms: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     engine: BacktestResult | None = None  # the engine run that credited the entries
-    benchmark_engine: BacktestResult | None = None
 
     @property
     def credited(self) -> pd.DataFrame:
@@ -131,7 +130,7 @@ def paper(folder: str | Path, data: Any = None, *, model: str | Path | None = No
         loaded.config if loaded is not None else Config())
     prices = _prices(entries, data)
     table, engine, bench = credit(entries, prices, config, skill, notes)
-    result = Paper(folder, entries, table, skill, engine=engine, benchmark_engine=bench, notes=notes)
+    result = Paper(folder, entries, table, skill, engine=engine, notes=notes)
     result.live = live_skill(table[table["status"] == "credited"][skill].dropna(), skill)
     last = entries[-1]
     run = Path(backtest_run) if backtest_run is not None else (
@@ -155,8 +154,6 @@ def _model(entries: list[dict[str, Any]], model: str | Path | None, notes: list[
         notes.append(f"model file not read ({exc}); costs default to the backtest defaults: give --model FILE")
         return None
     if loaded is not None and model is None:
-        from .portfolio import file_sha256
-
         if file_sha256(loaded.path) != entries[-1]["model"]["sha256"]:
             notes.append(f"{loaded.path} is not the file the last entry was made with (sha256 differs)")
     return loaded
