@@ -100,10 +100,10 @@ def universe_signal(loaded: Any, universe: Universe, cls: type, params: dict[str
         value + (holdings.cash or 0.0) if holdings is not None else DEFAULT_EQUITY)
     cash = equity - value
     shares = holdings.shares if holdings is not None else pd.Series(dtype="float64")
-    held_weights = (shares.drop(unpriced) * close.reindex(shares.drop(unpriced).index) / equity
-                    if equity > 0 else shares.drop(unpriced) * 0.0)
-    if held_weights is not None:
-        held_weights = held_weights[held_weights != 0]
+    if held_weights is None:  # what the rule finds it holds: the holdings' weights, unless the journal's are given
+        held_weights = (shares.drop(unpriced) * close.reindex(shares.drop(unpriced).index) / equity
+                        if equity > 0 else shares.drop(unpriced) * 0.0)
+    held_weights = held_weights[held_weights != 0]
     forecast = table.set_index("ticker")["prediction"]
     # a holding with no forecast today is left alone: the rule sees it as not trading, as the backtest would
     frames = {t: p.frame for t, p in universe.prices.items()}
