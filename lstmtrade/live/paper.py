@@ -32,7 +32,7 @@ from ..backtesting.strategy import PredictionStrategy
 from ..config import Config
 from ..data.panel import load_universe
 from ..data.prices import load_prices
-from ..errors import DataError, LstmtradeError
+from ..errors import ConfigError, DataError, LstmtradeError
 from ..evaluate.xsection import daily_ic
 from ..files import file_sha256, write_csv, write_text
 from ..formatting import stamp
@@ -117,6 +117,9 @@ def paper(folder: str | Path, data: Any = None, *, model: str | Path | None = No
     compare with the backtest (``backtest_run``, else found in ``runs`` from the model's settings), and write
     ``paper.csv`` and ``paper.html`` there. ``costs``: Config cost fields (commission, slippage, cash); default:
     the model's own, which its backtest used."""
+    for name, value in (("reps", reps), ("block_size", block_size)):
+        if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a whole number >= 1 (got {value!r})")
     folder = Path(folder)
     if not folder.is_dir():  # a mistyped folder is not an empty journal
         raise DataError(f"{folder}: no such folder; give the folder `lstmtrade signal --journal DIR` writes to")
@@ -151,6 +154,8 @@ def _model(entries: list[dict[str, Any]], model: str | Path | None, notes: list[
     try:
         loaded = load_model(path) if path else None
     except LstmtradeError as exc:
+        if model is not None:  # a file given on purpose that cannot be read is an error, not a default
+            raise
         notes.append(f"model file not read ({exc}); costs default to the backtest defaults: give --model FILE")
         return None
     if loaded is not None and model is None:

@@ -306,3 +306,24 @@ def test_the_journal_hands_its_holdings_to_the_next_signal(world):
             if order["ticker"] in held["shares"] and order["side"] == "buy":
                 assert order["shares"] < held["shares"][order["ticker"]]
     assert entries[0]["equity"] == 100_000.0 and entries[0]["prev_sha256"] == journal.GENESIS
+
+
+@pytest.mark.parametrize("option, value", [("--reps", "0"), ("--reps", "-1"), ("--block-size", "0"),
+                                           ("--block-size", "-2")])
+def test_reps_and_block_size_must_be_at_least_one(world, option, value):
+    result = CliRunner().invoke(cli, ["paper", str(world["journal"]), "--data", world["csv"], option, value])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.stderr
+    assert "Traceback" not in result.output and "unexpected" not in result.stderr
+    name = option[2:].replace("-", "_")
+    with pytest.raises(lstmtrade.errors.ConfigError, match=f"{option} must be a whole number >= 1"):
+        paper(world["journal"], load_universe(world["panel"]), write=False, **{name: int(value)})
+
+
+def test_a_model_file_given_that_cannot_be_read_is_an_error(world, tmp_path):
+    missing = tmp_path / "moved.pt"
+    result = CliRunner().invoke(cli, ["paper", str(world["journal"]), "--data", world["csv"], "--model", str(missing)])
+    assert result.exit_code == 2 and "model file not found" in result.stderr and result.stderr.count("\n") == 1
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a model")
+    with pytest.raises(lstmtrade.errors.ModelFileError, match="bad.pt"):
+        paper(world["journal"], load_universe(world["panel"]), model=bad, write=False)
