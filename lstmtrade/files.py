@@ -18,6 +18,7 @@ This module sits on the ground floor: it imports only the standard library, nump
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -92,6 +93,15 @@ def write_error(path: Path, exc: OSError) -> WriteError:
     error = WriteError(f"cannot write {path}: {exc.strerror or exc}")
     error.errno = exc.errno
     return error
+
+
+def check_writable_file(path: Path) -> None:
+    """Refuse, before the work whose result it would hold, a file whose folder is missing or not writable."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise write_error(Path(path), FileNotFoundError(errno.ENOENT, f"no such folder {parent}"))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise write_error(Path(path), PermissionError(errno.EACCES, f"permission denied in {parent}"))
 
 
 def ensure_folder(folder: Path) -> Path:

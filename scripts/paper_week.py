@@ -13,6 +13,11 @@ Runs the ``lstmtrade`` commands a user runs, on the bundled ``sample:SP500`` (of
 4. ``lstmtrade paper paper --runs reports``, which credits every entry whose next two opens are in the data
    (the sample ends 2018-02-07, the second open after 2018-02-05, so all 7 are credited) and writes
    ``paper/paper.csv`` and ``paper/paper.html``: open the page to see the record, the backtest's band and the alarms.
+
+The week is back-filled on purpose (every signal is written today, years after its date), so the record is not
+a forward one, and ``paper`` says so: the page and the output show the ``back_filled`` alarm ("7 entries written
+after their first fill"), and every row of ``paper.csv`` has ``forward`` False. Run day by day after each close,
+the same commands make a forward record without it.
 """
 from __future__ import annotations
 

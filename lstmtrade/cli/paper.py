@@ -3,10 +3,12 @@ the backtest. Parses, calls :func:`lstmtrade.live.paper.paper`, prints."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from ..config import COST_FIELDS, FIELD_HELP
+from ..errors import DataError, ModelFileError
 
 _COSTS = (*COST_FIELDS, "cash")
 
@@ -19,12 +21,25 @@ def _cost_options(func):
     return func
 
 
+def _folder(ctx, param, value):
+    """A missing folder is refused here, before pandas and Backtrader are imported (one line, exit 2)."""
+    if value is not None and not Path(value).is_dir():
+        raise DataError(f"{value}: no such folder; give the folder `lstmtrade signal --journal DIR` writes to")
+    return value
+
+
+def _model_file(ctx, param, value):
+    if value is not None and not Path(value).exists():
+        raise ModelFileError(f"{value}: model file not found")
+    return value
+
+
 @click.command("paper")
-@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("folder", type=click.Path(file_okay=False), callback=_folder)
 @click.option("--data", metavar="FILE", help="Prices to credit the entries with: the data the signals were made from "
               "and its continuation [default: the source the journal's last entry names].")
 @_cost_options
-@click.option("--model", "model_path", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), metavar="FILE", callback=_model_file,
               help="The model file, if it moved since the entries [default: the path the last entry names]; its "
                    "costs are the default ones, its settings find the backtest run.")
 @click.option("--backtest", "backtest_run", type=click.Path(file_okay=False), metavar="RUN",
@@ -32,8 +47,9 @@ def _cost_options(func):
                    "settings and the journal's rule].")
 @click.option("--runs", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where to look for the backtest run.")
-@click.option("--reps", type=int, default=1000, show_default=True, help="Bootstrap replications for the band.")
-@click.option("--block-size", type=int, default=10, show_default=True,
+@click.option("--reps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Bootstrap replications for the band.")
+@click.option("--block-size", type=click.IntRange(min=1), default=10, show_default=True,
               help="Mean block length in days of the band's stationary bootstrap.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the alarms as a list) instead of text.")
 def paper_cmd(folder, data, model_path, backtest_run, runs, reps, block_size, as_json, **costs) -> None:

@@ -6,6 +6,7 @@ them as one line.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,24 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _model_file(ctx, param, value):
+    """A missing model file is refused here, before torch is imported (one line, exit 2)."""
+    from ..errors import ModelFileError
+
+    if value is not None and not Path(value).exists():
+        raise ModelFileError(f"{value}: model file not found")
+    return value
+
+
+def _max_age(ctx, param, value):
+    """NaN would let every model through and a negative age none: both refused (as live.signal.check_max_age)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"--max-age must be a number of days >= 0 (got {value!r})")
+    return value
+
+
 @click.command("signal")
-@click.option("--model", "model_path", required=True, type=click.Path(),
+@click.option("--model", "model_path", required=True, type=click.Path(), callback=_model_file,
               help="Model file written by `lstmtrade train --model-out`.")
 @click.option("--data", metavar="FILE", help="CSV file, panel, folder or sample (sample:MSFT, sample:SP500), ending "
               "at the last close; default for a universe model: the data it was trained on.")
@@ -162,7 +179,7 @@ def _table(result: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the orders (ticker,side,shares,price,value,commission; sells first) to FILE.")
-@click.option("--max-age", "max_age", type=float, metavar="DAYS",
+@click.option("--max-age", "max_age", type=float, metavar="DAYS", callback=_max_age,
               help="Refuse a model created more than DAYS days ago.")
 @click.option("--journal", type=click.Path(file_okay=False), metavar="DIR",
               help="Append this signal to DIR/journal.jsonl, the paper trail `lstmtrade paper DIR` credits (one "
@@ -177,6 +194,10 @@ def signal_cmd(model_path, data, end, date_format, ticker, refresh, strategy, pa
     code, with --holdings as what it holds), the orders that take the holdings there at the last close,
     and the tickers left out, with why.
     """
+    if csv_path:  # before the signal is made (and journaled): a refusal after the append would lose the orders
+        from ..files import check_writable_file
+
+        check_writable_file(Path(csv_path))
     from ..forecast.artifact import load_model
     from ..live.api import load_for
     from ..live.api import signal as make_signal

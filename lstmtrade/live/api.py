@@ -22,7 +22,7 @@ from ..data.load import is_universe_data, load_data
 from ..data.panel import Universe, is_universe, load_universe
 from ..data.prices import PriceData, load_prices
 from ..errors import DataError
-from .journal import append, check_new_date, entry_of, last_holdings, verify
+from .journal import append, check_new_date, check_writable, entry_of, last_holdings, verify
 from .orders import DEFAULT_EQUITY, Holdings, make_orders, portfolio_value, read_holdings
 from .portfolio import Signal, after_orders, model_info, universe_signal
 from .signal import TrainedModel, as_model, check_age, check_end, resolve_weight_rule, train_final
@@ -88,6 +88,8 @@ def signal(model: Any, data: Any = None, *, strategy: str | type | None = None,
     check_age(loaded, max_age, now)
     prices = load_for(loaded, data, end)
     entries = verify(journal) if journal is not None else []
+    if journal is not None:
+        check_writable(journal)  # before the forecast, not after it
     if entries:
         check_new_date(entries, prices.calendar[-1] if isinstance(prices, Universe) else prices.frame.index[-1],
                        journal)

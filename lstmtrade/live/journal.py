@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from ..errors import DataError
-from ..files import atomic_write
+from ..files import atomic_write, write_error
 from ..formatting import stamp
 
 JOURNAL = "journal.jsonl"
@@ -134,12 +135,35 @@ def _locked(folder: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    with open(folder / ".journal.lock", "a") as handle:
+    try:
+        handle = open(folder / ".journal.lock", "a")
+    except OSError as exc:
+        raise write_error(folder / ".journal.lock", exc) from None
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Refuse, before a signal is made, a journal folder that cannot be written (one line, exit 2)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        try:
+            with open(folder / ".journal.lock", "a"):
+                pass
+        except OSError as exc:
+            raise write_error(folder / ".journal.lock", exc) from None
+        return
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise write_error(folder, NotADirectoryError(errno.ENOTDIR, f"{probe} is not a folder"))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise write_error(folder, PermissionError(errno.EACCES, f"permission denied in {probe}"))
 
 
 def append(folder: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
@@ -202,4 +226,4 @@ def last_holdings(entries: list[dict[str, Any]]) -> tuple[dict[str, float], pd.S
 
 
 __all__ = ["JOURNAL", "GENESIS", "JournalError", "journal_path", "read_lines", "verify", "append", "seal",
-           "entry_of", "last_holdings", "check_new_date", "fill_file", "line_sha256"]
+           "entry_of", "last_holdings", "check_new_date", "check_writable", "fill_file", "line_sha256"]

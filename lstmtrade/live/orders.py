@@ -37,10 +37,6 @@ class Holdings:
     cash: float | None = None
     source: str = "holdings"
 
-    @property
-    def tickers(self) -> list[str]:
-        return list(self.shares.index)
-
 
 def read_holdings(source: str | Path | Mapping[str, float] | Holdings | None) -> Holdings | None:
     """A :class:`Holdings` from a CSV path, a ``{ticker: shares, "cash": amount}`` mapping, or itself."""

@@ -31,10 +31,10 @@ from ..backtesting.stage import equal_weight_buy_and_hold
 from ..backtesting.strategy import PredictionStrategy
 from ..config import Config
 from ..data.panel import load_universe
-from ..data.prices import load_prices
-from ..errors import DataError, LstmtradeError
+from ..data.prices import frame_sha256, load_prices
+from ..errors import ConfigError, DataError, LstmtradeError
 from ..evaluate.xsection import daily_ic
-from ..files import write_csv, write_text
+from ..files import file_sha256, write_csv, write_text
 from ..formatting import stamp
 from ..forecast.artifact import load_model
 from .journal import journal_path, verify
@@ -42,24 +42,36 @@ from .reconcile import alarms, backtest_expectation, find_backtest, live_skill
 
 
 # paper.csv: the entry's date, what it earned, its benchmark, turnover and costs (fractions of the value at the open),
-# then the day's rank_ic or hit, whether it is credited or pending, and the two opens it was credited between
-COLUMNS = ["date", "return", "benchmark", "turnover", "costs", "status", "from_open", "to_open"]
+# then the day's rank_ic or hit, whether it is credited or pending, the two opens it was credited between, and
+# whether it was written by the date of its first fill (forward; False: back-filled; empty: that open is not in the data)
+COLUMNS = ["date", "return", "benchmark", "turnover", "costs", "status", "from_open", "to_open", "forward"]
 
 
 class Recorded(PortfolioStrategy):
     """The journal's weights, as they were decided: each entry's row on its date (NaN: keep the position)."""
 
-    params = (("weights", None),)  # DataFrame: date x ticker, the entries' target weights
+    params = (("weights", None),  # DataFrame: date x ticker, the entries' target weights
+              ("min_trades", None))  # {date: min_trade} when entries recorded different ones; else min_trade
     gross_limit = 1e9  # the weights were decided under the rule's own limit: never scaled twice
 
     def target_weights(self, predictions: pd.Series) -> pd.Series | None:
         if self.date not in self.p.weights.index:
             return None
+        if self.p.min_trades is not None:  # the entry's own min_trade sizes its orders at the next open
+            self.p.min_trade = self.p.min_trades.get(self.date, self.p.min_trade)
         return self.p.weights.loc[self.date]
 
 
 class RecordedWeight(PredictionStrategy):
     """One ticker: the journal's weight rides on the prediction line (NaN on days without an entry)."""
+
+    params = (("min_trades", None),)  # {date: min_trade} when entries recorded different ones
+
+    def next(self) -> None:
+        if self.p.min_trades is not None:
+            day = pd.Timestamp(self.data.datetime.datetime(0))
+            self.p.min_trade = self.p.min_trades.get(day, self.p.min_trade)
+        super().next()
 
     def target_weight(self, prediction: float) -> float:
         return prediction
@@ -79,7 +91,6 @@ class Paper:
     alarms: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     engine: BacktestResult | None = None  # the engine run that credited the entries
-    benchmark_engine: BacktestResult | None = None
 
     @property
     def credited(self) -> pd.DataFrame:
@@ -118,6 +129,9 @@ def paper(folder: str | Path, data: Any = None, *, model: str | Path | None = No
     compare with the backtest (``backtest_run``, else found in ``runs`` from the model's settings), and write
     ``paper.csv`` and ``paper.html`` there. ``costs``: Config cost fields (commission, slippage, cash); default:
     the model's own, which its backtest used."""
+    for name, value in (("reps", reps), ("block_size", block_size)):
+        if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a whole number >= 1 (got {value!r})")
     folder = Path(folder)
     if not folder.is_dir():  # a mistyped folder is not an empty journal
         raise DataError(f"{folder}: no such folder; give the folder `lstmtrade signal --journal DIR` writes to")
@@ -131,7 +145,7 @@ def paper(folder: str | Path, data: Any = None, *, model: str | Path | None = No
         loaded.config if loaded is not None else Config())
     prices = _prices(entries, data)
     table, engine, bench = credit(entries, prices, config, skill, notes)
-    result = Paper(folder, entries, table, skill, engine=engine, benchmark_engine=bench, notes=notes)
+    result = Paper(folder, entries, table, skill, engine=engine, notes=notes)
     result.live = live_skill(table[table["status"] == "credited"][skill].dropna(), skill)
     last = entries[-1]
     run = Path(backtest_run) if backtest_run is not None else (
@@ -152,11 +166,11 @@ def _model(entries: list[dict[str, Any]], model: str | Path | None, notes: list[
     try:
         loaded = load_model(path) if path else None
     except LstmtradeError as exc:
+        if model is not None:  # a file given on purpose that cannot be read is an error, not a default
+            raise
         notes.append(f"model file not read ({exc}); costs default to the backtest defaults: give --model FILE")
         return None
     if loaded is not None and model is None:
-        from .portfolio import file_sha256
-
         if file_sha256(loaded.path) != entries[-1]["model"]["sha256"]:
             notes.append(f"{loaded.path} is not the file the last entry was made with (sha256 differs)")
     return loaded
@@ -187,29 +201,33 @@ def credit(entries: list[dict[str, Any]], prices: Any, config: Config, skill: st
         if not set(names) & set(prices.prices):
             raise DataError(f"none of the journal's tickers ({', '.join(names[:5])}{', ...' * (len(names) > 5)}) "
                             f"is in {prices.source}: give the data the signals were made from")
+    else:
+        _same_ticker(entries, prices)
     where = np.where(where < 0, len(calendar), where)  # after the data's end: pending
     stop = min(int(where.max()) + 2, len(calendar) - 1)
     engine = bench = None
     if where[0] < len(calendar) and stop >= where[0] + 2:  # at least the first entry can be credited
         index = calendar[where[0]:stop + 1]
         weights = _weights(entries, index)
-        min_trade = float(entries[-1].get("min_trade", 0.005))
-        costs = run_costs(config)
+        recorded = {pd.Timestamp(e["date"]): float(e.get("min_trade", 0.005)) for e in entries}
+        min_trade = recorded[dates[-1]]  # each entry's own min_trade where they differ (min_trades)
+        costs = {**run_costs(config), "min_trades": recorded if len(set(recorded.values())) > 1 else None}
         if universe:
             frames = {t: prices.prices[t] for t in weights.columns if t in prices.prices}
             weights = weights[list(frames)]
             engine = backtest_portfolio(frames, weights, Recorded, weights=weights, history=0, min_trade=min_trade,
                                         **costs)
             first = weights.iloc[:1].notna().reindex(index, fill_value=False).astype(float).where(lambda w: w > 0)
-            bench = equal_weight_buy_and_hold(frames, first, **costs)
+            bench = equal_weight_buy_and_hold(frames, first, **run_costs(config))
         else:
             series = weights.iloc[:, 0]
             engine = backtest(prices, series, RecordedWeight, history=0, min_trade=min_trade, **costs)
-            bench = buy_and_hold(prices, pd.Series(0.0, index=index), **costs)
+            bench = buy_and_hold(prices, pd.Series(0.0, index=index), **run_costs(config))
     rows = []
     for entry, day, pos in zip(entries, dates, where):
         row = {"date": day, "return": np.nan, "benchmark": np.nan, "turnover": np.nan, "costs": np.nan,
-               skill: _skill(entry, prices, day, skill), "status": "pending", "from_open": pd.NaT, "to_open": pd.NaT}
+               skill: _skill(entry, prices, day, skill), "status": "pending", "from_open": pd.NaT, "to_open": pd.NaT,
+               "forward": _forward(entry, calendar[pos + 1] if pos + 1 < len(calendar) else None)}
         if engine is not None and pos + 2 <= stop:
             start, end = calendar[pos + 1], calendar[pos + 2]
             value = engine.open_equity[start]
@@ -220,6 +238,29 @@ def credit(entries: list[dict[str, Any]], prices: Any, config: Config, skill: st
         rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS[:5] + [skill] + COLUMNS[5:])
     return table, engine, bench
+
+
+def _same_ticker(entries: list[dict[str, Any]], prices: Any) -> None:
+    """One ticker: the data must be the journal's ticker (its name, or the very bars the first entry was made from)."""
+    names = sorted({t["ticker"] for e in entries for t in e["tickers"]})
+    if [str(prices.name).upper()] == [n.upper() for n in names]:
+        return
+    first = pd.Timestamp(entries[0]["date"])
+    if len(names) == 1 and frame_sha256(prices.frame.loc[:first]) == entries[0]["data"].get("sha256"):
+        return  # the same bars under another name (a file's stem): the signals' own data
+    raise DataError(f"the journal's entries are for {', '.join(names)}, but {prices.source} holds {prices.name}: "
+                    "give the prices the signals were made from (and their continuation)")
+
+
+def _forward(entry: dict[str, Any], fill: pd.Timestamp | None) -> bool | None:
+    """Whether the entry was written (UTC) by the calendar date of its first fill, the open it is credited from;
+    None while that open is not in the data."""
+    written = entry.get("written_at")
+    if fill is None or not written:
+        return None
+    when = pd.Timestamp(written)
+    when = when.tz_convert("UTC") if when.tzinfo is not None else when
+    return bool(when.date() <= fill.date())
 
 
 def _weights(entries: list[dict[str, Any]], index: pd.DatetimeIndex) -> pd.DataFrame:

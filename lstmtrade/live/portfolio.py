@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..backtesting.portfolio import decide
 from ..backtesting.rules import BUILTINS
 from ..data.panel import Universe
 from ..data.prices import frame_sha256
+from ..files import file_sha256
 from ..formatting import stamp
 from .orders import (
     DEFAULT_EQUITY,
@@ -76,19 +76,9 @@ class Signal:
                          "cash": self.cash, "data": self.data, "inputs": self.inputs, "warnings": self.warnings})
 
 
-def file_sha256(path: str | Path | None) -> str | None:
-    if path is None:
-        return None
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_info(loaded: Any, now: _dt.datetime | None = None) -> dict[str, Any]:
     meta = loaded.metadata
-    return {"path": str(loaded.path) if loaded.path else None, "sha256": file_sha256(loaded.path),
+    return {"path": str(loaded.path) if loaded.path else None, "sha256": file_sha256(loaded.path) if loaded.path else None,
             "format_version": int(meta["format_version"]), "train_end": stamp(loaded.train_end),
             "created_at": meta.get("created_at"), "age_days": round(loaded.age_days(now), 3),
             "seeds": loaded.seeds, "tickers": len(loaded.tickers) or 1,
@@ -110,10 +100,10 @@ def universe_signal(loaded: Any, universe: Universe, cls: type, params: dict[str
         value + (holdings.cash or 0.0) if holdings is not None else DEFAULT_EQUITY)
     cash = equity - value
     shares = holdings.shares if holdings is not None else pd.Series(dtype="float64")
-    held_weights = (shares.drop(unpriced) * close.reindex(shares.drop(unpriced).index) / equity
-                    if equity > 0 else shares.drop(unpriced) * 0.0)
-    if held_weights is not None:
-        held_weights = held_weights[held_weights != 0]
+    if held_weights is None:  # what the rule finds it holds: the holdings' weights, unless the journal's are given
+        held_weights = (shares.drop(unpriced) * close.reindex(shares.drop(unpriced).index) / equity
+                        if equity > 0 else shares.drop(unpriced) * 0.0)
+    held_weights = held_weights[held_weights != 0]
     forecast = table.set_index("ticker")["prediction"]
     # a holding with no forecast today is left alone: the rule sees it as not trading, as the backtest would
     frames = {t: p.frame for t, p in universe.prices.items()}
@@ -199,4 +189,4 @@ def _data_warnings(loaded: Any, universe: Universe, date: pd.Timestamp) -> list[
     return out + past_retraining(int((universe.calendar > end).sum()), end, loaded.config.retrain_every)
 
 
-__all__ = ["Signal", "after_orders", "file_sha256", "model_info", "universe_signal"]
+__all__ = ["Signal", "after_orders", "model_info", "universe_signal"]

@@ -12,7 +12,10 @@ same number of days, the live skill with its interval, and the alarms.
   than the backtest's retrain interval; inputs unlike training (the share of today's scaled feature values
   outside the training 1st-99th percentiles more than twice the share the model's validation rows had, a rule
   of thumb: values of one day move together, so no test's p-value would be honest); journal days missing
-  (data dates between the first and last entry without one).
+  (data dates between the first and last entry without one); entries back-filled (written, UTC, on a later
+  calendar date than their first fill: not a forward record); entries made with another model file (sha256)
+  or rule (strategy, params) than the first (each is credited with its own weights and min_trade, but the
+  costs and the backtest compared with are the last entry's model's).
 """
 from __future__ import annotations
 
@@ -152,7 +155,35 @@ def alarms(result: Any, loaded: Any, prices: Any) -> list[dict[str, str]]:
     if len(missing):
         out.append({"kind": "missing_days", "message": f"{len(missing)} data date(s) between the first and last "
                     f"entry have no journal entry (first {stamp(missing[0])}): the portfolio was kept as it was"})
-    return out
+    return out + _back_filled(result) + _settings_changed(result.entries)
+
+
+def _back_filled(result: Any) -> list[dict[str, str]]:
+    """Entries written after the open they are credited from: a record made afterwards, not a forward one."""
+    table = getattr(result, "table", None)
+    if table is None or "forward" not in table:
+        return []
+    late = [k for k, forward in enumerate(table["forward"]) if forward is False or forward is np.False_]
+    if not late:
+        return []
+    first = result.entries[late[0]]
+    return [{"kind": "back_filled", "message": f"{len(late)} entr{'y' if len(late) == 1 else 'ies'} written after "
+             f"their first fill, the next session's open (first: entry {late[0] + 1}, {first['date']}, written "
+             f"{first.get('written_at')}): back-filled, not a forward record"}]
+
+
+def _settings_changed(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The first entry made with another model file or rule than the first entry."""
+    first = entries[0]
+    for n, entry in enumerate(entries[1:], start=2):
+        changed = [what for what, key in (("model file (sha256)", lambda e: (e.get("model") or {}).get("sha256")),
+                                          ("rule", lambda e: (e.get("strategy"), e.get("params"))))
+                   if key(entry) != key(first)]
+        if changed:
+            return [{"kind": "settings_changed", "message": f"entry {n} ({entry['date']}) was made with another "
+                     f"{' and '.join(changed)} than entry 1 ({first['date']}): each entry is credited with its own "
+                     "weights and min_trade, but the costs and the backtest compared with are the last entry's"}]
+    return []
 
 
 __all__ = ["find_backtest", "backtest_expectation", "live_skill", "alarms", "wilson", "RUN_ONLY"]

@@ -239,10 +239,18 @@ def as_model(model: LoadedModel | TrainedModel | str | Path) -> LoadedModel:
     return load_model(model)
 
 
+def check_max_age(max_age_days: Any) -> None:
+    """``--max-age`` is a number of days, finite and >= 0 (NaN would let every model through)."""
+    if not (isinstance(max_age_days, (int, float)) and not isinstance(max_age_days, bool)
+            and math.isfinite(max_age_days) and max_age_days >= 0):
+        raise ConfigError(f"--max-age must be a number of days >= 0 (got {max_age_days!r})")
+
+
 def check_age(loaded: LoadedModel, max_age_days: float | None, now: _dt.datetime | None = None) -> None:
     """Refuse a model created more than ``max_age_days`` days ago (``--max-age``)."""
     if max_age_days is None:
         return
+    check_max_age(max_age_days)
     age = loaded.age_days(now)
     if age > max_age_days:
         raise ModelFileError(f"{loaded.path or 'model'}: the model is {age:.1f} days old (created "
@@ -322,6 +330,7 @@ __all__ = [
     "TrainedModel",
     "as_model",
     "check_age",
+    "check_max_age",
     "check_end",
     "final_fold",
     "fit_final",

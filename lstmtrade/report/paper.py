@@ -132,7 +132,8 @@ def _rows(table: pd.DataFrame, skill: str) -> pd.DataFrame:
     out["date"] = [stamp(d) for d in out["date"]]
     out["credited"] = [f"{stamp(a)} .. {stamp(b)}" if isinstance(a, pd.Timestamp) and a == a else "&ndash;"
                        for a, b in zip(out["from_open"], out["to_open"])]
-    return out.set_index("date")[["status", "credited", "return", "benchmark", "turnover", "costs", skill]]
+    columns = ["status", "credited", "return", "benchmark", "turnover", "costs", skill]
+    return out.set_index("date")[columns + ["forward"] * ("forward" in out)]
 
 
 def _cell(value: Any, column: str) -> str:
@@ -144,6 +145,8 @@ def _cell(value: Any, column: str) -> str:
         return num(value, 3)
     if column == "hit":
         return "hit" if value == 1 else "miss"
+    if column == "forward":
+        return "yes" if value is True or value is np.True_ else "back-filled"
     if column == "credited":
         return f"opens {value}" if value != "&ndash;" else value
     return html.escape(str(value))

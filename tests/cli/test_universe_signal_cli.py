@@ -77,3 +77,64 @@ def test_signal_refusals_are_one_line_exit_2(trained, case, tmp_path):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert expected.lower() in result.stderr.lower()
+
+
+def _one_line(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "unexpected" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_signal_csv_into_a_missing_folder_is_refused_before_the_journal_entry(trained, tmp_path):
+    journal = tmp_path / "jj"
+    args = ["signal", "--model", str(trained["model"]), "--data", str(trained["panel"]), "--journal", str(journal)]
+    result = CliRunner().invoke(cli, [*args, "--csv", str(tmp_path / "nope" / "o.csv")])
+    _one_line(result, "cannot write", "o.csv")
+    assert not (journal / "journal.jsonl").exists()  # nothing appended: the same command, mended, goes through
+    result = CliRunner().invoke(cli, [*args, "--csv", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o.csv").exists() and len((journal / "journal.jsonl").read_text().splitlines()) == 1
+
+
+def test_signal_journal_that_cannot_be_written_is_one_line_before_the_forecast(trained, tmp_path, monkeypatch):
+    import lstmtrade.live.portfolio as portfolio
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("the forecast ran: the journal should have been refused before it")
+
+    monkeypatch.setattr(portfolio, "forecasts", tripwire)
+    args = ["signal", "--model", str(trained["model"]), "--data", str(trained["panel"]), "--journal"]
+    locked = tmp_path / "j"
+    (locked / ".journal.lock").mkdir(parents=True)  # the lock cannot be opened (as root too)
+    _one_line(CliRunner().invoke(cli, [*args, str(locked)]), "cannot write", ".journal.lock")
+    afile = tmp_path / "afile"
+    afile.write_text("x")  # a journal folder under a regular file
+    _one_line(CliRunner().invoke(cli, [*args, str(afile / "j")]), "cannot write", "not a folder")
+
+
+@pytest.mark.parametrize("age", ["nan", "-1", "inf"])
+def test_signal_max_age_must_be_finite_and_not_negative(trained, age):
+    result = CliRunner().invoke(cli, ["signal", "--model", str(trained["model"]), "--data", str(trained["panel"]),
+                                      "--max-age", age])
+    _one_line(result, "--max-age must be a number of days >= 0")
+    with pytest.raises(lstmtrade.errors.ConfigError, match="--max-age"):
+        lstmtrade.signal(trained["model"], str(trained["panel"]), max_age=float(age))
+
+
+def test_missing_model_and_journal_folder_are_refused_before_heavy_imports(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from lstmtrade.cli.main import cli\n"
+            "try:\n    cli(sys.argv[1:], standalone_mode=True)\n"
+            "finally:\n    print(sorted(m for m in ('torch', 'backtrader', 'pandas') if m in sys.modules), "
+            "file=sys.stderr)")
+    for args, message in ((["signal", "--model", str(tmp_path / "none.pt"), "--data", "sample:MSFT"],
+                           "model file not found"),
+                          (["paper", str(tmp_path / "typo")], "no such folder")):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr and done.stderr.count("error:") == 1, done.stderr
+        assert done.stderr.strip().endswith("[]"), done.stderr  # refused before torch, Backtrader or pandas

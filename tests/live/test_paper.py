@@ -306,3 +306,88 @@ def test_the_journal_hands_its_holdings_to_the_next_signal(world):
             if order["ticker"] in held["shares"] and order["side"] == "buy":
                 assert order["shares"] < held["shares"][order["ticker"]]
     assert entries[0]["equity"] == 100_000.0 and entries[0]["prev_sha256"] == journal.GENESIS
+
+
+@pytest.mark.parametrize("option, value", [("--reps", "0"), ("--reps", "-1"), ("--block-size", "0"),
+                                           ("--block-size", "-2")])
+def test_reps_and_block_size_must_be_at_least_one(world, option, value):
+    result = CliRunner().invoke(cli, ["paper", str(world["journal"]), "--data", world["csv"], option, value])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.stderr
+    assert "Traceback" not in result.output and "unexpected" not in result.stderr
+    name = option[2:].replace("-", "_")
+    with pytest.raises(lstmtrade.errors.ConfigError, match=f"{option} must be a whole number >= 1"):
+        paper(world["journal"], load_universe(world["panel"]), write=False, **{name: int(value)})
+
+
+def test_a_model_file_given_that_cannot_be_read_is_an_error(world, tmp_path):
+    missing = tmp_path / "moved.pt"
+    result = CliRunner().invoke(cli, ["paper", str(world["journal"]), "--data", world["csv"], "--model", str(missing)])
+    assert result.exit_code == 2 and "model file not found" in result.stderr and result.stderr.count("\n") == 1
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a model")
+    with pytest.raises(lstmtrade.errors.ModelFileError, match="bad.pt"):
+        paper(world["journal"], load_universe(world["panel"]), model=bad, write=False)
+
+
+def _journal_of(folder, prices, days, written=None, **fields):
+    """A one-ticker journal of made-up entries (weight 1 on each day), fast: no model needed."""
+    for k, day in enumerate(days):
+        entry = {"date": str(day.date()), "kind": "ticker", "model": {"path": None, "sha256": "a" * 64},
+                 "data": {"source": prices.source, "sha256": prices.slice(end=str(day.date())).sha256},
+                 "strategy": "LongFlat", "params": {}, "min_trade": 0.0,
+                 "tickers": [{"ticker": prices.name, "prediction": 0.001, "weight": 1.0}],
+                 "written_at": written(day) if written else f"{day.date()}T21:30:00+00:00"}
+        entry.update({key: value[k] for key, value in fields.items()})
+        journal.append(folder, entry)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def msft_2004():
+    return lstmtrade.load_prices("sample:MSFT", end="2004-12-31")
+
+
+def test_back_filled_entries_are_flagged_not_refused(msft_2004, tmp_path):
+    days = msft_2004.frame.index[-6:-2]
+    forward = paper(_journal_of(tmp_path / "f", msft_2004, days), msft_2004, write=False)
+    assert forward.table["forward"].tolist() == [True] * 4
+    assert "back_filled" not in {a["kind"] for a in forward.alarms}
+    late = _journal_of(tmp_path / "late", msft_2004, days, written=lambda d: "2030-01-02T09:00:00+00:00")
+    result = CliRunner().invoke(cli, ["paper", str(late), "--data", "sample:MSFT", "--json", "--runs",
+                                      str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    alarm = [a["message"] for a in payload["alarms"] if a["kind"] == "back_filled"]
+    assert len(alarm) == 1 and alarm[0].startswith("4 entries written after their first fill")
+    assert [d["forward"] for d in payload["days"]] == [False] * 4
+    assert pd.read_csv(late / "paper.csv")["forward"].tolist() == [False] * 4
+    assert "back_filled" in (late / "paper.html").read_text()
+    # written on the day of the first fill (before its open) is still forward; the day after is not
+    fill = msft_2004.frame.index[-5]
+    edge = _journal_of(tmp_path / "edge", msft_2004, days[:1], written=lambda d: f"{fill.date()}T13:00:00+00:00")
+    assert paper(edge, msft_2004, write=False).table["forward"].tolist() == [True]
+
+
+def test_one_ticker_data_of_another_ticker_is_refused(msft_2004, tmp_path):
+    folder = _journal_of(tmp_path / "j", msft_2004, msft_2004.frame.index[-6:-2])
+    result = CliRunner().invoke(cli, ["paper", str(folder), "--data", "sample:AAPL", "--runs", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "entries are for MSFT" in result.stderr and "AAPL" in result.stderr
+    renamed = tmp_path / "msft_continued.csv"  # the same bars under a file's own name are the journal's data
+    msft_2004.frame.rename_axis("Date").to_csv(renamed, float_format="%.17g")
+    assert len(paper(folder, lstmtrade.load_prices(str(renamed)), write=False).credited) == 4
+
+
+def test_each_entry_is_credited_with_its_own_min_trade_and_changes_are_alarmed(msft_2004, tmp_path):
+    days = msft_2004.frame.index[-8:-2]
+    weights = [1.0, 0.9, 1.0, 0.95, 1.0, 0.97]
+    tickers = [[{"ticker": "MSFT", "prediction": 0.001, "weight": w}] for w in weights]
+    small = _journal_of(tmp_path / "small", msft_2004, days, tickers=tickers, min_trade=[0.0] * 6)
+    mixed = _journal_of(tmp_path / "mixed", msft_2004, days, tickers=tickers, min_trade=[0.0] * 3 + [0.5] * 3,
+                        strategy=["LongFlat"] * 3 + ["LongShort"] * 3)
+    a, b = paper(small, msft_2004, write=False), paper(mixed, msft_2004, write=False)
+    assert (a.table["return"].iloc[:3] == b.table["return"].iloc[:3]).all()  # the first three are unchanged
+    assert not np.allclose(a.table["turnover"].iloc[3:], b.table["turnover"].iloc[3:])
+    changed = [x["message"] for x in b.alarms if x["kind"] == "settings_changed"]
+    assert len(changed) == 1 and changed[0].startswith(f"entry 4 ({days[3].date()}) was made with another rule")
+    assert "settings_changed" not in {x["kind"] for x in a.alarms}

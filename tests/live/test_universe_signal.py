@@ -209,3 +209,15 @@ def test_signal_json_shape_and_orders_from_equity(case):
     for order in payload["orders"]:
         close = case["cut"].prices[order["ticker"]].frame["close"].iloc[-1]
         assert order["price"] == close and order["shares"] == np.floor(25_000 / (close * 1.001))
+
+
+def test_held_weights_given_reach_the_rule_instead_of_the_holdings(case):
+    """A journal's last target weights are what the rule finds it holds, not weights rebuilt from the shares."""
+    params = {"k": 2, "n_drop": 0}  # keep whatever is held: the choice is the held names
+    ranked = lstmtrade.signal(case["trained"], case["cut"], strategy="TopK", params={"k": 2}).tickers
+    best, worst = list(ranked["ticker"][:1]), list(ranked["ticker"][-2:])
+    held = pd.Series(0.5, index=worst)
+    result = lstmtrade.signal(case["trained"], case["cut"], strategy="TopKDropout", params=params,
+                              holdings={best[0]: 10, "cash": 50_000}, held_weights=held)
+    weights = result.tickers.set_index("ticker")["weight"]
+    assert set(weights[weights != 0].index) == set(worst)
