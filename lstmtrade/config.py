@@ -291,6 +291,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
+def check_max_age(max_age_days: Any) -> None:
+    """``--max-age`` is a number of days, finite and >= 0 (NaN would let every model through, a negative none)."""
+    if not (_is_number(max_age_days) and abs(max_age_days) != float("inf") and max_age_days >= 0):
+        raise ConfigError(f"--max-age must be a number of days >= 0 (got {max_age_days!r})")
+
+
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
 
 

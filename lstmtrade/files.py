@@ -100,8 +100,23 @@ def check_writable_file(path: Path) -> None:
     parent = Path(path).parent
     if not parent.is_dir():
         raise write_error(Path(path), FileNotFoundError(errno.ENOENT, f"no such folder {parent}"))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise write_error(Path(path), PermissionError(errno.EACCES, f"permission denied in {parent}"))
+    _check_access(Path(path), parent)
+
+
+def check_can_create(folder: str | Path) -> None:
+    """Refuse, before the work whose result it would hold, a folder :func:`ensure_folder` could not make: its
+    nearest existing ancestor is not a folder, or not writable."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise write_error(Path(folder), NotADirectoryError(errno.ENOTDIR, f"{probe} is not a folder"))
+    _check_access(Path(folder), probe)
+
+
+def _check_access(path: Path, folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise write_error(path, PermissionError(errno.EACCES, f"permission denied in {folder}"))
 
 
 def ensure_folder(folder: Path) -> Path:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from ..config import FIELD_HELP, UNSET_MEANS, Config, load_toml, make_config
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelFileError
 
 _DEFAULTS = Config()
 _OPTION_TYPES = {"train_window": int, "data": str, "start": str, "end": str, "tickers": str, "benchmark": str,
@@ -116,3 +117,10 @@ def build_config(config_file: str | None, param_pairs: tuple[str, ...], options:
                                           None, universe))
         settings["params"] = {**dict(settings.get("params", {})), **parse_params(cls, param_pairs)}
     return make_config(**settings)
+
+
+def existing_model_file(ctx: Any, param: Any, value: str | None) -> str | None:
+    """A ``--model`` file that does not exist is refused while parsing, before torch is imported (one line, exit 2)."""
+    if value is not None and not Path(value).exists():
+        raise ModelFileError(f"{value}: model file not found")
+    return value

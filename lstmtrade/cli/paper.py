@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..config import COST_FIELDS, FIELD_HELP
-from ..errors import DataError, ModelFileError
+from ..errors import DataError
+from .options import existing_model_file
 
 _COSTS = (*COST_FIELDS, "cash")
 
@@ -28,18 +29,13 @@ def _folder(ctx, param, value):
     return value
 
 
-def _model_file(ctx, param, value):
-    if value is not None and not Path(value).exists():
-        raise ModelFileError(f"{value}: model file not found")
-    return value
-
-
 @click.command("paper")
 @click.argument("folder", type=click.Path(file_okay=False), callback=_folder)
 @click.option("--data", metavar="FILE", help="Prices to credit the entries with: the data the signals were made from "
               "and its continuation [default: the source the journal's last entry names].")
 @_cost_options
-@click.option("--model", "model_path", type=click.Path(dir_okay=False), metavar="FILE", callback=_model_file,
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), metavar="FILE",
+              callback=existing_model_file,
               help="The model file, if it moved since the entries [default: the path the last entry names]; its "
                    "costs are the default ones, its settings find the backtest run.")
 @click.option("--backtest", "backtest_run", type=click.Path(file_okay=False), metavar="RUN",

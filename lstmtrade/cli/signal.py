@@ -6,14 +6,14 @@ them as one line.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..config import check_max_age
 from ..errors import ConfigError
-from .options import build_config, config_options
+from .options import build_config, config_options, existing_model_file
 
 
 def _load_data(data: str | None, ticker: str | None, start: str | None = None, end: str | None = None,
@@ -143,24 +143,15 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _model_file(ctx, param, value):
-    """A missing model file is refused here, before torch is imported (one line, exit 2)."""
-    from ..errors import ModelFileError
-
-    if value is not None and not Path(value).exists():
-        raise ModelFileError(f"{value}: model file not found")
-    return value
-
-
 def _max_age(ctx, param, value):
-    """NaN would let every model through and a negative age none: both refused (as live.signal.check_max_age)."""
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise ConfigError(f"--max-age must be a number of days >= 0 (got {value!r})")
+    """A NaN, infinite or negative --max-age is refused while parsing (config.check_max_age)."""
+    if value is not None:
+        check_max_age(value)
     return value
 
 
 @click.command("signal")
-@click.option("--model", "model_path", required=True, type=click.Path(), callback=_model_file,
+@click.option("--model", "model_path", required=True, type=click.Path(), callback=existing_model_file,
               help="Model file written by `lstmtrade train --model-out`.")
 @click.option("--data", metavar="FILE", help="CSV file, panel, folder or sample (sample:MSFT, sample:SP500), ending "
               "at the last close; default for a universe model: the data it was trained on.")

@@ -253,5 +253,6 @@ def _delay(prices: Any, full: Predictions, full_bt: BacktestResult, strategy: ty
     edge_late = one_late["cagr"] - bench["cagr"]
     kept = f"{edge_late / edge:.0%} of it" if edge > 0 else "n/a: no edge to keep"
     return Check("one-bar delay", "INFO",
-                 f"CAGR edge over {'the --benchmark series' if config.benchmark else 'buy-and-hold'} {edge:+.2%} on time, {edge_late:+.2%} one bar late ({kept}); "
+                 f"CAGR edge over {'the --benchmark series' if config.benchmark else 'buy-and-hold'} "
+                 f"{edge:+.2%} on time, {edge_late:+.2%} one bar late ({kept}); "
                  f"Sharpe {on_time['sharpe']:.2f} -> {one_late['sharpe']:.2f}")

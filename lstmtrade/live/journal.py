@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from ..errors import DataError
-from ..files import atomic_write, write_error
+from ..files import atomic_write, check_can_create, write_error
 from ..formatting import stamp
 
 JOURNAL = "journal.jsonl"
@@ -135,11 +134,7 @@ def _locked(folder: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    try:
-        handle = open(folder / ".journal.lock", "a")
-    except OSError as exc:
-        raise write_error(folder / ".journal.lock", exc) from None
-    with handle:
+    with _open_lock(folder) as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -147,23 +142,20 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _open_lock(folder: Path) -> Any:
+    try:
+        return open(folder / ".journal.lock", "a")
+    except OSError as exc:
+        raise write_error(folder / ".journal.lock", exc) from None
+
+
 def check_writable(folder: str | Path) -> None:
     """Refuse, before a signal is made, a journal folder that cannot be written (one line, exit 2)."""
     folder = Path(folder)
     if folder.is_dir():
-        try:
-            with open(folder / ".journal.lock", "a"):
-                pass
-        except OSError as exc:
-            raise write_error(folder / ".journal.lock", exc) from None
-        return
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise write_error(folder, NotADirectoryError(errno.ENOTDIR, f"{probe} is not a folder"))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise write_error(folder, PermissionError(errno.EACCES, f"permission denied in {probe}"))
+        _open_lock(folder).close()
+    else:
+        check_can_create(folder)
 
 
 def append(folder: str | Path, entry: dict[str, Any]) -> dict[str, Any]:

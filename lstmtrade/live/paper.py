@@ -211,18 +211,19 @@ def credit(entries: list[dict[str, Any]], prices: Any, config: Config, skill: st
         weights = _weights(entries, index)
         recorded = {pd.Timestamp(e["date"]): float(e.get("min_trade", 0.005)) for e in entries}
         min_trade = recorded[dates[-1]]  # each entry's own min_trade where they differ (min_trades)
-        costs = {**run_costs(config), "min_trades": recorded if len(set(recorded.values())) > 1 else None}
+        paid = run_costs(config)
+        costs = {**paid, "min_trades": recorded if len(set(recorded.values())) > 1 else None}
         if universe:
             frames = {t: prices.prices[t] for t in weights.columns if t in prices.prices}
             weights = weights[list(frames)]
             engine = backtest_portfolio(frames, weights, Recorded, weights=weights, history=0, min_trade=min_trade,
                                         **costs)
             first = weights.iloc[:1].notna().reindex(index, fill_value=False).astype(float).where(lambda w: w > 0)
-            bench = equal_weight_buy_and_hold(frames, first, **run_costs(config))
+            bench = equal_weight_buy_and_hold(frames, first, **paid)
         else:
             series = weights.iloc[:, 0]
             engine = backtest(prices, series, RecordedWeight, history=0, min_trade=min_trade, **costs)
-            bench = buy_and_hold(prices, pd.Series(0.0, index=index), **run_costs(config))
+            bench = buy_and_hold(prices, pd.Series(0.0, index=index), **paid)
     rows = []
     for entry, day, pos in zip(entries, dates, where):
         row = {"date": day, "return": np.nan, "benchmark": np.nan, "turnover": np.nan, "costs": np.nan,

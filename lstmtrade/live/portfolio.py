@@ -78,7 +78,8 @@ class Signal:
 
 def model_info(loaded: Any, now: _dt.datetime | None = None) -> dict[str, Any]:
     meta = loaded.metadata
-    return {"path": str(loaded.path) if loaded.path else None, "sha256": file_sha256(loaded.path) if loaded.path else None,
+    path = str(loaded.path) if loaded.path else None
+    return {"path": path, "sha256": file_sha256(path) if path else None,
             "format_version": int(meta["format_version"]), "train_end": stamp(loaded.train_end),
             "created_at": meta.get("created_at"), "age_days": round(loaded.age_days(now), 3),
             "seeds": loaded.seeds, "tickers": len(loaded.tickers) or 1,

@@ -28,7 +28,7 @@ import pandas as pd
 from ..backtesting.engine import check_params, strategy_params
 from ..backtesting.loader import convert_param, resolve_strategy
 from ..backtesting.strategy import PredictionStrategy, takes_uncertainty
-from ..config import Config, Progress
+from ..config import Config, Progress, check_max_age
 from ..data.bars import next_bar
 from ..data.prices import PriceData, frame_sha256
 from ..errors import ConfigError, DataError, ModelFileError, StrategyError
@@ -239,13 +239,6 @@ def as_model(model: LoadedModel | TrainedModel | str | Path) -> LoadedModel:
     return load_model(model)
 
 
-def check_max_age(max_age_days: Any) -> None:
-    """``--max-age`` is a number of days, finite and >= 0 (NaN would let every model through)."""
-    if not (isinstance(max_age_days, (int, float)) and not isinstance(max_age_days, bool)
-            and math.isfinite(max_age_days) and max_age_days >= 0):
-        raise ConfigError(f"--max-age must be a number of days >= 0 (got {max_age_days!r})")
-
-
 def check_age(loaded: LoadedModel, max_age_days: float | None, now: _dt.datetime | None = None) -> None:
     """Refuse a model created more than ``max_age_days`` days ago (``--max-age``)."""
     if max_age_days is None:
@@ -330,7 +323,6 @@ __all__ = [
     "TrainedModel",
     "as_model",
     "check_age",
-    "check_max_age",
     "check_end",
     "final_fold",
     "fit_final",
