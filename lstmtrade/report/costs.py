@@ -51,7 +51,7 @@ def costs_section(metrics: dict, result: Any, cash: float) -> str:
     if be is not None:
         ax.axvline(be, color="#c0392b", linewidth=1, linestyle="--", label=f"annual return zero at {be:+.1f} bps")
         ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("extra cost per side (bps) on top of this run's")
+    ax.set_xlabel("extra cost per side (bps), on top of this run's costs")
     ax.set_ylabel("Sharpe ratio")
     ax.set_title("How dear can trading get? Sharpe by extra cost", fontsize=10)
     charts = [charts_first, svg(fig)]
