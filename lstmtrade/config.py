@@ -239,8 +239,8 @@ def _check(c: Config) -> None:
         value = getattr(c, name)
         if not _is_number(value) or value < 0:
             _fail(name, "must be a number >= 0", value)
-    if c.spread is not None and c.spread != "auto" and not (_is_number(c.spread) and c.spread >= 0):
-        _fail("spread", "must be auto or a number of basis points >= 0", c.spread)
+    if c.spread is not None and c.spread != "auto" and not (_is_number(c.spread) and 0 <= c.spread < 10_000):
+        _fail("spread", "must be auto or a number of basis points in [0, 10000)", c.spread)
     if c.max_participation is not None and not (_is_number(c.max_participation) and 0 < c.max_participation <= 1):
         _fail("max_participation", "must be a fraction in (0, 1]", c.max_participation)
     if c.capacity is not None and not (c.capacity and all(_is_number(x) and x > 0 for x in c.capacity)):
@@ -288,12 +288,13 @@ def baseline_names(value: Any) -> tuple[str, ...]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    """A finite int or float (not a bool): NaN and infinity are not settings."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
 
 
 def check_max_age(max_age_days: Any) -> None:
     """``--max-age`` is a number of days, finite and >= 0 (NaN would let every model through, a negative none)."""
-    if not (_is_number(max_age_days) and abs(max_age_days) != float("inf") and max_age_days >= 0):
+    if not (_is_number(max_age_days) and max_age_days >= 0):
         raise ConfigError(f"--max-age must be a number of days >= 0 (got {max_age_days!r})")
 
 
@@ -327,7 +328,7 @@ def coerce(settings: Mapping[str, Any]) -> dict[str, Any]:
         out["spread"] = float(out["spread"])
     if isinstance(out.get("capacity"), str):
         try:
-            out["capacity"] = tuple(float(x) for x in out["capacity"].split(",") if x.strip()) or None
+            out["capacity"] = tuple(dict.fromkeys(float(x) for x in out["capacity"].split(",") if x.strip()))
         except ValueError:
             _fail("capacity", "must list starting capitals > 0, e.g. 1e6,1e7,1e8", out["capacity"])
     elif out.get("capacity") is not None and not isinstance(out.get("capacity"), tuple):

@@ -103,6 +103,25 @@ def check_writable_file(path: Path) -> None:
     _check_access(Path(path), parent)
 
 
+def check_not_an_input(output: str | Path, option: str, inputs: Iterable[str | Path | None]) -> None:
+    """Refuse an ``output`` that is one of the command's input files, or a file in an input folder (a folder
+    of one CSV per ticker): writing it would destroy or change what the command reads. ``inputs`` may hold
+    None and names that are not paths (sample:MSFT)."""
+    out = Path(output)
+    for item in inputs:
+        where = Path(item) if item is not None else None
+        if where is None or not where.exists():
+            continue
+        if where.is_file() and out.exists() and os.path.samefile(out, where):
+            what = "an input file"
+        elif where.is_dir() and out.parent.exists() and os.path.samefile(out.parent, where):
+            what = "in the input folder"
+        else:
+            continue
+        raise ConfigError(f"{option} {output} is {what} ({item}): writing it would destroy or change what this "
+                          "command reads; give another path")
+
+
 def check_can_create(folder: str | Path) -> None:
     """Refuse, before the work whose result it would hold, a folder :func:`ensure_folder` could not make: its
     nearest existing ancestor is not a folder, or not writable."""

@@ -100,6 +100,9 @@ def read_borrow_file(path: str | Path) -> dict[str, float]:
             rows = list(csv.reader(handle))
     except OSError as exc:
         raise ConfigError(f"--borrow-file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--borrow-file {path}: not a UTF-8 text file; save it as a CSV with the header "
+                          "ticker,bps") from None
     if not rows or [c.strip().lower() for c in rows[0]] != ["ticker", "bps"]:
         found = ",".join(rows[0]) if rows else "nothing"
         raise ConfigError(f"--borrow-file {path}: the header must be ticker,bps (found {found})")

@@ -42,6 +42,10 @@ class _Group(click.Group):
         except BrokenPipeError:  # `lstmtrade runs | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
             ctx.exit(0)
+        except click.UsageError as exc:  # a bad option or argument: one line, as for lstmtrade's own errors
+            where = exc.ctx.command_path if exc.ctx is not None else "lstmtrade"
+            click.echo(f"error: {' '.join(exc.format_message().split())} (see {where} --help)", err=True)
+            ctx.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - a bug: one line, traceback to a file

@@ -6,6 +6,7 @@ The reading is :mod:`lstmtrade.report.runs`; this module only prints. Imports ha
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -139,9 +140,9 @@ def _figure_rows(found: list[Any]) -> list[tuple[str, str]]:
 @click.pass_context
 def show(ctx: click.Context, run: str, out: str | None, as_json: bool) -> None:
     """The summary table of one run: what it was, how it ended, every headline figure, and its pages."""
-    from ..report.runs import find_run, read_run
+    from ..report.runs import read_named_runs
 
-    found = read_run(find_run(run, _root(ctx, out)))
+    (found,) = read_named_runs([run], _root(ctx, out))
     if _json_wanted(ctx, as_json):
         click.echo(json.dumps(found.to_json(), indent=2))
         return
@@ -168,12 +169,11 @@ def show(ctx: click.Context, run: str, out: str | None, as_json: bool) -> None:
 @click.pass_context
 def compare(ctx: click.Context, names: tuple[str, ...], out: str | None, as_json: bool) -> None:
     """The settings that differ between two or more runs, then their figures side by side."""
-    from ..report.runs import find_run, read_run, settings_that_differ
+    from ..report.runs import read_named_runs, settings_that_differ
 
     if len(names) < 2:
         raise click.UsageError("give two runs or more to compare")
-    root = _root(ctx, out)
-    found = [read_run(find_run(name, root)) for name in names]
+    found = read_named_runs(names, _root(ctx, out))
     differ = settings_that_differ(found)
     if _json_wanted(ctx, as_json):
         click.echo(json.dumps({"differ": differ, "runs": [r.to_json() for r in found]}, indent=2))
@@ -202,9 +202,16 @@ def compare(ctx: click.Context, names: tuple[str, ...], out: str | None, as_json
 def index(ctx: click.Context, out: str | None) -> None:
     """Rewrite index.html (every run, sortable, offline); runs and sweeps rewrite it themselves when they
     finish, so this is for runs made before it existed, or after deleting some."""
+    from ..errors import ConfigError
     from ..report.index import write_index
+    from ..report.runs import INDEX
 
-    click.echo(str(write_index(_root(ctx, out))))
+    root = _root(ctx, out)
+    path = write_index(root)
+    if path is None:
+        raise ConfigError(f"{Path(root) / INDEX} was not written by lstmtrade: not overwritten (move it, or give "
+                          "another --out)")
+    click.echo(str(path))
 
 
 @runs.command("log", short_help="Log finished runs or sweeps to MLflow.")

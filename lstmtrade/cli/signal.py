@@ -84,6 +84,9 @@ def train(config_file, param_pairs, ticker, refresh, model_out, quiet, scheduled
     from ..live.api import train as train_model
 
     config = build_config(config_file, param_pairs, options)
+    from ..files import check_not_an_input
+
+    check_not_an_input(model_out, "--model-out", (config.data, config_file, config.benchmark, config.borrow_file))
     prices = _train_data(config, ticker, refresh)
     universe = not hasattr(prices, "frame")
     for warning in prices.warnings:
@@ -186,9 +189,11 @@ def signal_cmd(model_path, data, end, date_format, ticker, refresh, strategy, pa
     and the tickers left out, with why.
     """
     if csv_path:  # before the signal is made (and journaled): a refusal after the append would lose the orders
-        from ..files import check_writable_file
+        from ..files import check_not_an_input, check_writable_file
 
         check_writable_file(Path(csv_path))
+        check_not_an_input(csv_path, "--csv", (model_path, data, holdings,
+                                               Path(journal) / "journal.jsonl" if journal else None))
     from ..forecast.artifact import load_model
     from ..live.api import load_for
     from ..live.api import signal as make_signal

@@ -22,8 +22,9 @@ from ..data.load import is_universe_data, load_data
 from ..data.panel import Universe, is_universe, load_universe
 from ..data.prices import PriceData, load_prices
 from ..errors import DataError
-from .journal import append, check_new_date, check_writable, entry_of, last_holdings, verify
-from .orders import DEFAULT_EQUITY, Holdings, make_orders, portfolio_value, read_holdings
+from ..forecast.folds import check_needs_universe
+from .journal import append, check_kind, check_new_date, check_writable, entry_of, last_holdings, verify
+from .orders import Holdings, equity_of, make_orders, portfolio_value, read_holdings
 from .portfolio import Signal, after_orders, model_info, universe_signal
 from .signal import TrainedModel, as_model, check_age, check_end, resolve_weight_rule, train_final
 from .signal import signal as one_ticker_signal
@@ -46,6 +47,7 @@ def train(data: str | None = None, *, prices: Any = None, model_out: str | Path 
     prices = prices if prices is not None else load_data(config)
     universe = is_universe_data(prices)
     resolve_strategy(config, None, universe=universe)  # a rule of the wrong kind stops here, before training
+    check_needs_universe(config, universe)  # --target rank on one ticker, as the backtest refuses it
     trained = (train_universe(prices, config, progress, scheduled) if universe
                else train_final(prices, config, progress, scheduled))
     if model_out is not None:
@@ -93,6 +95,7 @@ def signal(model: Any, data: Any = None, *, strategy: str | type | None = None,
     if entries:
         check_new_date(entries, prices.calendar[-1] if isinstance(prices, Universe) else prices.frame.index[-1],
                        journal)
+        check_kind(entries, "universe" if loaded.is_universe else "ticker", journal)
         if holdings is None:
             holdings, held_weights = last_holdings(entries)
     result = _signal(loaded, prices, strategy, params, holdings, equity, now, held_weights)
@@ -131,8 +134,7 @@ def _one_ticker(loaded: Any, prices: PriceData, strategy: Any, params: dict | No
         holdings = Holdings(holdings.shares.rename(lambda t: name if t.upper() == name.upper() else t),
                             holdings.cash, holdings.source)
     value, unpriced = portfolio_value(holdings, close)
-    equity = float(equity) if equity is not None else (
-        value + (holdings.cash or 0.0) if holdings is not None else DEFAULT_EQUITY)
+    equity = equity_of(holdings, value, equity)
     shares = holdings.shares if holdings is not None else pd.Series(dtype="float64")
     weight = result["target_weight"]
     min_trade = {**strategy_params(cls), **typed}["min_trade"]

@@ -62,7 +62,10 @@ def read_lines(folder: str | Path) -> list[str]:
     path = journal_path(folder)
     if not path.exists():
         return []
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # a folder of that name, or a file that cannot be read
+        raise JournalError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
     if not raw:
         return []
     lines = raw.split(b"\n")
@@ -116,6 +119,16 @@ def check_new_date(entries: list[dict[str, Any]], day: Any, folder: str | Path) 
         what = "already has an entry for" if pd.Timestamp(day) == _when(last) else "has a later entry than"
         raise JournalError(f"{journal_path(folder)} {what} {stamp(day)} (last entry {last}): a journal records one "
                            "signal per data date, in order; give data ending after its last entry")
+
+
+def check_kind(entries: list[dict[str, Any]], kind: str, folder: str | Path) -> None:
+    """Refuse an entry of another kind (``universe`` or ``ticker``) than the journal's: one journal records one
+    portfolio, and ``paper`` credits it as one."""
+    held = entries[-1].get("kind") if entries else None
+    if held is not None and held != kind:
+        names = {"universe": "a universe model's", "ticker": "a one-ticker model's"}
+        raise JournalError(f"{journal_path(folder)} holds {names.get(held, held)} entries, and this is "
+                           f"{names[kind]} signal: one journal records one portfolio; give another --journal")
 
 
 def fill_file(tmp: Path, data: bytes) -> None:
@@ -218,4 +231,5 @@ def last_holdings(entries: list[dict[str, Any]]) -> tuple[dict[str, float], pd.S
 
 
 __all__ = ["JOURNAL", "GENESIS", "JournalError", "journal_path", "read_lines", "verify", "append", "seal",
-           "entry_of", "last_holdings", "check_new_date", "check_writable", "fill_file", "line_sha256"]
+           "entry_of", "last_holdings", "check_new_date", "check_kind", "check_writable", "fill_file",
+           "line_sha256"]

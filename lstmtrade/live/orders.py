@@ -89,6 +89,22 @@ def _holdings(pairs: list[tuple[str, Any]], label: str) -> Holdings:
     return Holdings(series[series != 0], cash, label)
 
 
+def equity_of(holdings: Holdings | None, value: float, equity: float | None) -> float:
+    """The equity the weights apply to: ``equity`` (--equity), else the holdings' ``value`` at the last close
+    plus their cash, else ``DEFAULT_EQUITY``. Holdings worth nothing or less (shorts without their cash) are
+    refused: no order could take them to any weights."""
+    if equity is not None:
+        return float(equity)
+    if holdings is None:
+        return DEFAULT_EQUITY
+    total = value + (holdings.cash or 0.0)
+    if not total > 0:
+        raise DataError(f"{holdings.source}: the positions are worth {value:,.2f} at the last close and the cash "
+                        f"{holdings.cash or 0.0:,.2f}, so the equity is {total:,.2f}: give the cash you hold (a "
+                        "cash,AMOUNT row) or --equity")
+    return total
+
+
 def make_orders(weights: pd.Series, held: pd.Series, price: pd.Series, equity: float, cash: float,
                 commission: float, slippage: float, min_trade: float, one_asset: bool = False) -> pd.DataFrame:
     """Orders (``ORDER_COLUMNS``; sells before buys) that take ``held`` shares to ``weights`` of ``equity`` at
@@ -110,8 +126,11 @@ def make_orders(weights: pd.Series, held: pd.Series, price: pd.Series, equity: f
     rows = []
     for side, chosen in (("sell", delta < 0), ("buy", delta > 0)):
         for k in np.flatnonzero(chosen):
-            value = abs(float(delta[k])) * float(px[k])
-            rows.append((str(tickers[k]), side, int(abs(delta[k])), float(px[k]), value, value * comm))
+            shares = int(abs(delta[k]))  # whole shares: a fractional holding's remainder stays held
+            if shares == 0:
+                continue
+            value = shares * float(px[k])
+            rows.append((str(tickers[k]), side, shares, float(px[k]), value, value * comm))
     return pd.DataFrame(rows, columns=ORDER_COLUMNS)
 
 
@@ -124,4 +143,4 @@ def portfolio_value(holdings: Holdings | None, last_close: pd.Series) -> tuple[f
     return float((holdings.shares[priced] * last_close[priced]).sum()), missing
 
 
-__all__ = ["Holdings", "read_holdings", "make_orders", "portfolio_value", "DEFAULT_EQUITY", "ORDER_COLUMNS"]
+__all__ = ["Holdings", "read_holdings", "equity_of", "make_orders", "portfolio_value", "DEFAULT_EQUITY", "ORDER_COLUMNS"]

@@ -38,7 +38,7 @@ from ..files import file_sha256, write_csv, write_text
 from ..formatting import stamp
 from ..forecast.artifact import load_model
 from .journal import journal_path, verify
-from .reconcile import alarms, backtest_expectation, find_backtest, live_skill
+from .reconcile import alarms, backtest_expectation, find_backtest, given_backtest_note, live_skill
 
 
 # paper.csv: the entry's date, what it earned, its benchmark, turnover and costs (fractions of the value at the open),
@@ -152,6 +152,8 @@ def paper(folder: str | Path, data: Any = None, *, model: str | Path | None = No
         find_backtest(loaded, Path(runs), last.get("strategy"), last.get("params")) if loaded else None)
     if run is not None:
         result.band, result.backtest = backtest_expectation(run, len(table), skill, reps, block_size, seed)
+        differs = given_backtest_note(loaded, run) if backtest_run is not None else None
+        notes += [differs] if differs else []
     else:
         notes.append(f"no backtest run found with the model's settings under {runs}/: give --backtest RUN for the "
                      "band and the backtest's skill")

@@ -27,9 +27,9 @@ from ..data.prices import frame_sha256
 from ..files import file_sha256
 from ..formatting import stamp
 from .orders import (
-    DEFAULT_EQUITY,
     ORDER_COLUMNS,
     Holdings,
+    equity_of,
     make_orders,
     portfolio_value,
 )
@@ -97,8 +97,7 @@ def universe_signal(loaded: Any, universe: Universe, cls: type, params: dict[str
     close = pd.Series({t: float(p.frame["close"].iloc[-1]) for t, p in universe.prices.items()}, dtype="float64")
     holdings = _match(holdings, list(universe.prices) + list(universe.report["ticker"]))
     value, unpriced = portfolio_value(holdings, close)
-    equity = float(equity) if equity is not None else (
-        value + (holdings.cash or 0.0) if holdings is not None else DEFAULT_EQUITY)
+    equity = equity_of(holdings, value, equity)
     cash = equity - value
     shares = holdings.shares if holdings is not None else pd.Series(dtype="float64")
     if held_weights is None:  # what the rule finds it holds: the holdings' weights, unless the journal's are given

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import load_toml, make_config
+from ..config import Config, load_toml, make_config
 from ..errors import ConfigError, DataError
 from ..formatting import pct, stamp
 
@@ -42,21 +42,42 @@ def find_backtest(loaded: Any, runs: Path, strategy: str | None = None, params: 
     training, walk-forward, costs), and, when given, whose rule and params are these."""
     if not runs.is_dir():
         return None
-    want = {k: v for k, v in loaded.config.to_dict().items() if k not in RUN_ONLY}
     for folder in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True):
         if not all((folder / name).exists() for name in ("metrics.json", "config.toml", "returns.csv")):
             continue
-        try:
-            settings = load_toml(folder / "config.toml")
-            config = make_config(**settings)
-        except ConfigError:
-            continue
-        if {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY} != want:
+        config = _run_config(folder)
+        if config is None or settings_differ(loaded, config):
             continue
         if strategy is not None and (config.strategy != strategy or dict(config.params) != dict(params or {})):
             continue
         return folder
     return None
+
+
+def _run_config(folder: Path) -> Config | None:
+    try:
+        return make_config(**load_toml(folder / "config.toml"))
+    except ConfigError:
+        return None
+
+
+def settings_differ(loaded: Any, config: Config) -> list[str]:
+    """The settings (not RUN_ONLY ones) in which a run's ``config`` differs from the model's."""
+    want, have = loaded.config.to_dict(), config.to_dict()
+    return sorted(k for k in want if k not in RUN_ONLY and want[k] != have.get(k))
+
+
+def given_backtest_note(loaded: Any, run: Path) -> str | None:
+    """A note when ``--backtest RUN`` was not run with the model's settings: its band is not this model's."""
+    config = _run_config(run) if (run / "config.toml").exists() else None
+    if loaded is None or config is None:
+        return None
+    differ = settings_differ(loaded, config)
+    if not differ:
+        return None
+    shown = ", ".join(differ[:5]) + (", ..." if len(differ) > 5 else "")
+    return (f"--backtest {run} was run with other settings than the model ({shown}): its band and skill are "
+            "that run's, not this model's")
 
 
 def backtest_expectation(run: Path, days: int, skill: str, reps: int = 1000, block_size: int = 10,
@@ -186,4 +207,4 @@ def _settings_changed(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
     return []
 
 
-__all__ = ["find_backtest", "backtest_expectation", "live_skill", "alarms", "wilson", "RUN_ONLY"]
+__all__ = ["find_backtest", "settings_differ", "given_backtest_note", "backtest_expectation", "live_skill", "alarms", "wilson", "RUN_ONLY"]

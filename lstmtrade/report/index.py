@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, WriteError
 from ..files import write_text
 from ..formatting import num, pct
 from .html import html_table, page
@@ -57,15 +57,34 @@ EXTRA_STYLE = """<style>
 </style>"""
 
 
-def write_index(root: str | Path) -> Path:
-    """Write ``root/index.html`` from the run folders under ``root``; returns its path."""
+OWN_TITLE = "<title>lstmtrade runs</title>"  # in the head of every index.html lstmtrade writes
+
+
+def write_index(root: str | Path) -> Path | None:
+    """Write ``root/index.html`` from the run folders under ``root``; returns its path, or None when an
+    ``index.html`` lstmtrade did not write is there: it is left as it is."""
     root = Path(root)
     path = root / INDEX
+    if not is_own_index(path):
+        return None
     try:
         write_text(path, index_page(root, list_runs(root)))
+    except WriteError:
+        raise
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def is_own_index(path: Path) -> bool:
+    """Whether ``path`` is missing or an index.html lstmtrade wrote (its title), so it may be rewritten."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return OWN_TITLE in handle.read(4096)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # a folder or an unreadable file: the write says why it fails
 
 
 def index_page(root: Path, runs: list[RunSummary]) -> str:

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import ConfigError
 from ..evaluate.verdict import ALPHA
@@ -112,6 +112,8 @@ def list_runs(root: str | Path = "reports") -> list[RunSummary]:
 
 def find_run(name: str | Path, root: str | Path = "reports") -> Path:
     """The folder of the run named ``name``: a path, or a folder name under ``root``."""
+    if not str(name).strip():
+        raise ConfigError("give a run: its folder, or its name as `lstmtrade runs` lists it")
     path = Path(name)
     if path.is_dir():
         return path
@@ -122,6 +124,18 @@ def find_run(name: str | Path, root: str | Path = "reports") -> Path:
     close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else f"; `lstmtrade runs --out {root}` lists them"
     raise ConfigError(f"no run {name} (neither a folder nor a run under {root}/){hint}")
+
+
+def read_named_runs(names: Iterable[str | Path], root: str | Path) -> list[RunSummary]:
+    """The runs ``runs show`` and ``runs compare`` were given; a folder that is not a run, or a run named twice,
+    is refused."""
+    found = [read_run(find_run(name, root)) for name in names]
+    for run in found:
+        if run.status == "not a run":
+            raise ConfigError(f"{run.path}: not a run folder (no metrics.json, config.toml or plan.json)")
+    if len({run.path for run in found}) < len(found):
+        raise ConfigError("a run is named twice: give different runs to compare")
+    return found
 
 
 def read_run(folder: str | Path) -> RunSummary:

@@ -305,3 +305,40 @@ def test_too_little_history_default_output_is_one_line(reports):
 def test_too_little_history_leaves_no_run_folder(reports):
     assert backtest("--data", "sample:FB", "-q", out=reports).exit_code == 2
     assert_untouched(reports)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--cash", "inf"], "--cash must be a number > 0 (got inf)"),
+    (["--commission", "nan"], "--commission must be a number >= 0"),
+    (["--min-commission", "inf"], "--min-commission must be a number >= 0"),
+    (["--spread", "20000"], "--spread must be auto or a number of basis points in [0, 10000)"),
+    (["--capacity", ""], "--capacity must list starting capitals > 0"),
+    (["--capacity", "1e6,1e400"], "--capacity must list starting capitals > 0"),
+])
+def test_infinite_or_empty_settings_are_refused_before_the_run_folder(reports, no_training, args, fragment):
+    """Found by hand: --cash inf, --capacity inf ... failed only in the backtest (an OverflowError line) after
+    the run folder was made, and --capacity '' was ignored."""
+    assert_one_error(backtest(*args, out=reports), fragment)
+    assert_untouched(reports)
+
+
+def test_a_usage_error_is_one_line_naming_the_help(reports, no_training):
+    assert_one_error(backtest("--threshold", "abc", out=reports), "Invalid value for '--threshold'",
+                     "backtest --help)")
+    assert_untouched(reports)
+
+
+def test_a_borrow_file_that_is_not_text_is_one_line(tmp_path):
+    from lstmtrade.backtesting.costs import read_borrow_file
+    from lstmtrade.errors import ConfigError
+
+    path = tmp_path / "fees.csv"
+    path.write_bytes(b"\xff\xfeticker,bps\n")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        read_borrow_file(path)
+
+
+def test_capacity_lists_each_capital_once():
+    from lstmtrade.config import make_config
+
+    assert make_config(capacity="1e6,1e6,1e7").capacity == (1e6, 1e7)

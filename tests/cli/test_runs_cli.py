@@ -86,3 +86,35 @@ def test_mlflow_is_a_flag_of_backtest_and_sweep_only():
     for command in ("audit", "train"):
         assert "--mlflow" not in _invoke(command, "--help").output
     assert "runs" in _invoke("--help").output
+
+
+def test_an_index_html_lstmtrade_did_not_write_is_never_overwritten(tmp_path):
+    """Found by hand: `runs index --out DIR` replaced a user's own DIR/index.html (exit 0). Now the command refuses
+    in one line and a finished run leaves that page alone too."""
+    from lstmtrade.report.index import write_index
+
+    mine = tmp_path / "index.html"
+    mine.write_text("<html><title>my page</title></html>")
+    result = CliRunner().invoke(cli, ["runs", "index", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "was not written by lstmtrade" in result.stderr
+    assert write_index(tmp_path) is None
+    assert mine.read_text() == "<html><title>my page</title></html>"
+    own = tmp_path / "own"
+    own.mkdir()
+    assert write_index(own) == own / "index.html" and write_index(own) == own / "index.html"  # its own: rewritten
+    missing = CliRunner().invoke(cli, ["runs", "index", "--out", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and missing.stderr.count("cannot write") == 1, missing.stderr
+
+
+def test_show_and_compare_refuse_what_is_not_a_run_or_a_run_named_twice(past_runs, tmp_path):
+    """Found by hand: `runs show DIR` of any folder (and `runs show ''`: the current one) printed "not a run" with
+    exit 0, and `runs compare A A` compared a run with itself."""
+    plain = tmp_path / "photos"
+    plain.mkdir()
+    first = past_runs["first"]
+    for args, fragment in ((["show", plain], "not a run folder"), (["show", ""], "give a run"),
+                           (["compare", first, plain], "not a run folder"),
+                           (["compare", first, first], "a run is named twice")):
+        result = _invoke("runs", *args, "--out", past_runs["out"])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and fragment in result.stderr, result.output

@@ -138,3 +138,79 @@ def test_missing_model_and_journal_folder_are_refused_before_heavy_imports(tmp_p
         done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and message in done.stderr and done.stderr.count("error:") == 1, done.stderr
         assert done.stderr.strip().endswith("[]"), done.stderr  # refused before torch, Backtrader or pandas
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(trained, tmp_path):
+    """Found by hand: --csv onto the holdings file, the model, the data or the journal, and train --model-out onto
+    the data file, replaced that input (exit 0)."""
+    import hashlib
+
+    journal = tmp_path / "jo"
+    base = ["signal", "--model", str(trained["model"]), "--data", str(trained["panel"])]
+    assert CliRunner().invoke(cli, [*base, "--journal", str(journal)]).exit_code == 0
+    holdings = tmp_path / "h.csv"
+    holdings.write_text("ticker,shares\ncash,1000\n")
+    inputs = {"holdings": holdings, "model": trained["model"], "data": trained["panel"],
+              "journal": journal / "journal.jsonl"}
+    before = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in inputs.items()}
+    for name, path in inputs.items():
+        result = CliRunner().invoke(cli, [*base, "--holdings", str(holdings), "--journal", str(journal),
+                                          "--csv", str(path)])
+        _one_line(result, f"--csv {path} is an input file")
+    result = CliRunner().invoke(cli, ["train", "--data", str(trained["panel"]), *FLAGS,
+                                      "--model-out", str(trained["panel"])])
+    _one_line(result, "--model-out", "is an input file")
+    assert {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in inputs.items()} == before
+    assert len((journal / "journal.jsonl").read_text().splitlines()) == 1  # no entry appended by a refused run
+    ok = CliRunner().invoke(cli, [*base, "--holdings", str(holdings), "--csv", str(journal / "orders.csv")])
+    assert ok.exit_code == 0, ok.output  # a new file beside the journal is fine
+
+
+def test_holdings_worth_nothing_are_refused_and_orders_are_whole_shares(trained, tmp_path):
+    """Found by hand: a short without its cash printed "orders: none (the holdings already match the weights)",
+    and a fractional holding gave an order whose value was not its share count times the price."""
+    ticker = sorted(set(trained["frame"]["Ticker"]))[0]
+    path = tmp_path / "h.csv"
+    path.write_text(f"ticker,shares\n{ticker},-10\n")
+    args = ["signal", "--model", str(trained["model"]), "--data", str(trained["panel"]), "--holdings", str(path)]
+    _one_line(CliRunner().invoke(cli, args), "so the equity is -", "give the cash you hold")
+    tickers = sorted(set(trained["frame"]["Ticker"]))
+    fractional = {t: 10.5 for t in tickers} | {"cash": 100.0}
+    result = lstmtrade.signal(trained["model"], str(trained["panel"]), holdings=fractional)
+    orders = result.orders
+    assert len(orders) and (orders["shares"] == orders["shares"].round()).all() and (orders["shares"] > 0).all()
+    assert orders["value"].to_numpy() == pytest.approx((orders["shares"] * orders["price"]).to_numpy())
+    after = result.holdings_after
+    sold = orders.set_index("ticker").query("side == 'sell'")["shares"]
+    for name, shares in sold.items():
+        assert after.get(name, 0.0) == pytest.approx(10.5 - shares)  # the fraction left is what was not sold
+
+
+def test_a_journal_that_is_a_folder_is_one_line(trained, tmp_path):
+    (tmp_path / "j" / "journal.jsonl").mkdir(parents=True)
+    for args in (["signal", "--model", str(trained["model"]), "--data", str(trained["panel"]), "--journal",
+                  str(tmp_path / "j")], ["paper", str(tmp_path / "j")]):
+        _one_line(CliRunner().invoke(cli, args), "cannot read the journal")
+
+
+def test_train_refuses_target_rank_on_one_ticker(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--data", "sample:MSFT", "--target", "rank", "-q", *FLAGS,
+                                      "--model-out", str(tmp_path / "m.pt")])
+    _one_line(result, "--target rank", "it needs a universe")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_journal_records_one_portfolio_not_a_universe_and_a_ticker(trained, tmp_path):
+    """Found by hand: a one-ticker entry then a universe entry went into one journal, and paper credited both."""
+    journal = tmp_path / "mixed"
+    one = tmp_path / "msft.pt"
+    assert CliRunner().invoke(cli, ["train", "--data", "sample:MSFT", "--end", "2002-06-28", *FLAGS, "-q",
+                                    "--model-out", str(one)]).exit_code == 0
+    first = CliRunner().invoke(cli, ["signal", "--model", str(one), "--data", "sample:MSFT", "--end", "2002-06-28",
+                                     "--journal", str(journal)])
+    assert first.exit_code == 0, first.output
+    before = (journal / "journal.jsonl").read_bytes()
+    result = CliRunner().invoke(cli, ["signal", "--model", str(trained["model"]), "--data", str(trained["panel"]),
+                                      "--journal", str(journal)])
+    _one_line(result, "holds a one-ticker model's entries", "give another --journal")
+    assert (journal / "journal.jsonl").read_bytes() == before

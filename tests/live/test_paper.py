@@ -391,3 +391,23 @@ def test_each_entry_is_credited_with_its_own_min_trade_and_changes_are_alarmed(m
     changed = [x["message"] for x in b.alarms if x["kind"] == "settings_changed"]
     assert len(changed) == 1 and changed[0].startswith(f"entry 4 ({days[3].date()}) was made with another rule")
     assert "settings_changed" not in {x["kind"] for x in a.alarms}
+
+
+def test_a_given_backtest_run_with_other_settings_is_noted(world, tmp_path):
+    """Found by hand: `paper --backtest RUN` took the band of any run (a one-ticker run for a universe journal)
+    without a word. The run's settings are now compared with the model's, as the automatic search does."""
+    from types import SimpleNamespace
+
+    from lstmtrade.config import to_toml
+    from lstmtrade.live.reconcile import given_backtest_note
+
+    loaded = SimpleNamespace(config=world["config"])
+    same, other = tmp_path / "same", tmp_path / "other"
+    for folder, config in ((same, world["config"].replace(start="2001-01-01", jobs=3)),
+                           (other, world["config"].replace(lookback=world["config"].lookback + 1, data="x.csv"))):
+        folder.mkdir()
+        (folder / "config.toml").write_text(to_toml(config))
+    assert given_backtest_note(loaded, same) is None  # differs only in settings a run may change (RUN_ONLY)
+    note = given_backtest_note(loaded, other)
+    assert note is not None and "(data, lookback)" in note and "not this model's" in note
+    assert given_backtest_note(None, other) is None and given_backtest_note(loaded, tmp_path) is None
